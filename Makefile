@@ -1,0 +1,36 @@
+# keystate developer entry points. Everything installs itself into .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## make demo: validate -> plan -> apply -> plan on the quickstart's embedded sandbox
+demo: $(STAMP)
+	@KEYSTATE=$(abspath $(BIN))/keystate ./examples/quickstart/demo.sh
+
+## make test: lint, type-check and the whole test suite
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check keystate tests bench
+	$(BIN)/ruff format --check keystate tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .keystate .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The quickstart, end to end on the embedded sandbox: validate -> plan -> apply -> plan.
+# Resets the sandbox from seed/ first, so it shows the same story every time.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+keystate="${KEYSTATE:-keystate}"
+state="$here/.keystate"
+
+rm -rf "$state"
+mkdir -p "$state"
+cp "$here"/seed/*.json "$state/"
+
+step() {
+  if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+    printf '\n\033[1m$ %s\033[0m\n' "$*"
+  else
+    printf '\n$ %s\n' "$*"
+  fi
+}
+
+cd "$here"
+step keystate validate
+"$keystate" validate
+
+step keystate plan --show-unmanaged
+"$keystate" plan --show-unmanaged
+
+step keystate apply --auto-approve --secrets-out .keystate/new-keys.jsonl
+"$keystate" apply --auto-approve --secrets-out .keystate/new-keys.jsonl
+
+step keystate plan --detailed-exitcode
+"$keystate" plan --detailed-exitcode
+
+printf '\nDone. The new key values are in %s (mode 0600); nothing else ever prints them.\n' \
+  "examples/quickstart/.keystate/new-keys.jsonl"

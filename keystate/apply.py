@@ -1,0 +1,314 @@
+"""Executes a Plan (DESIGN §6, §8).
+
+* Accounts run concurrently; within an account the phases run in order — create, adopt,
+  update, replace, delete/disable — with at most ``parallelism`` changes in flight.
+* Deletes and disables of an account are skipped when one of its creates or replaces
+  failed, so that nobody is left without a working key.
+* A create is never retried blindly: after an ambiguous failure the account is listed
+  again (for a bounded time, on eventually consistent providers) looking for the key's
+  marker. Found with its value: done. Found without it (the provider masks values): the
+  orphan — whose value nobody ever saw — is deleted and the create tried again.
+* A new value goes to the secrets sink the moment it exists.
+* On eventually consistent providers every write is followed by a bounded wait until
+  it is visible; past the bound the change is ``unconfirmed``, never a hang.
+* Every change ends with one result: done, unconfirmed, failed (with the reason) or
+  skipped (a prerequisite failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TypeVar
+
+from keystate.diff import AccountDiff, Change, field_changes, marker_for
+from keystate.errors import AmbiguousWriteError, KeystateError, ProviderError
+from keystate.model import Action, KeySpec, LiveKey
+from keystate.plan import CREATING, REMOVALS, Plan
+from keystate.providers.base import CreatedKey, Provider
+from keystate.secrets import DeliveredSecret, SecretsSink
+
+log = logging.getLogger("keystate.apply")
+
+DEFAULT_PARALLELISM = 4
+DEFAULT_WAIT_TIMEOUT = 30.0
+CREATE_TRIES = 3
+T = TypeVar("T")
+
+
+class Outcome(Enum):
+    DONE = "done"
+    UNCONFIRMED = "unconfirmed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Result:
+    address: str
+    action: Action
+    outcome: Outcome
+    detail: str = ""
+    ref: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "address": self.address,
+            "action": self.action.value,
+            "outcome": self.outcome.value,
+            "detail": self.detail,
+            "ref": self.ref,
+        }
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    parallelism: int = DEFAULT_PARALLELISM
+    wait_timeout: float | None = None
+    sink: SecretsSink | None = None
+    on_result: Callable[[Result], None] | None = None
+
+
+class _Unconfirmed(Exception):
+    pass
+
+
+async def apply_plan(
+    plan: Plan, providers: dict[str, Provider], options: ApplyOptions
+) -> list[Result]:
+    batches = await asyncio.gather(
+        *(
+            _Account(account, providers[account.account.name], plan.owner, options).run()
+            for account in plan.accounts
+            if account.changes
+        )
+    )
+    return [result for batch in batches for result in batch]
+
+
+class _Account:
+    def __init__(
+        self, diff: AccountDiff, provider: Provider, owner: str | None, options: ApplyOptions
+    ) -> None:
+        self.diff = diff
+        self.provider = provider
+        self.owner = owner
+        self.options = options
+        self.sem = asyncio.Semaphore(max(1, options.parallelism))
+        wait = options.wait_timeout
+        if wait is None:
+            wait = diff.account.wait_timeout
+        self.wait_timeout = DEFAULT_WAIT_TIMEOUT if wait is None else wait
+        self.results: list[Result] = []
+
+    async def run(self) -> list[Result]:
+        phases: list[list[Change]] = []
+        for action in (Action.CREATE, Action.ADOPT, Action.UPDATE, Action.REPLACE):
+            phases.append([c for c in self.diff.changes if c.action is action])
+        for phase in phases:
+            if phase:
+                await asyncio.gather(*(self._guarded(c) for c in phase))
+        removals = [c for c in self.diff.changes if c.action in REMOVALS]
+        failed = [r for r in self.results if r.action in CREATING and r.outcome is Outcome.FAILED]
+        if failed and removals:
+            reason = (
+                f"skipped: {len(failed)} create/replace in {self.diff.account.name} failed, and "
+                "removals wait until every new key exists"
+            )
+            for change in removals:
+                self._record(Result(change.address, change.action, Outcome.SKIPPED, reason))
+        elif removals:
+            await asyncio.gather(*(self._guarded(c) for c in removals))
+        return self.results
+
+    def _record(self, result: Result) -> None:
+        self.results.append(result)
+        if self.options.on_result is not None:
+            self.options.on_result(result)
+
+    async def _guarded(self, change: Change) -> None:
+        async with self.sem:
+            try:
+                result = await self._execute(change)
+            except _Unconfirmed as exc:
+                result = Result(
+                    change.address, change.action, Outcome.UNCONFIRMED, str(exc), _ref(change)
+                )
+            except KeystateError as exc:
+                result = Result(
+                    change.address, change.action, Outcome.FAILED, str(exc), _ref(change)
+                )
+        self._record(result)
+
+    async def _execute(self, change: Change) -> Result:
+        action = change.action
+        if action is Action.CREATE:
+            assert change.desired is not None
+            created = await self._create(change.desired, exclude=())
+            await self._confirm_present(created.live, change.desired, "created")
+            return Result(change.address, action, Outcome.DONE, "created", created.live.ref)
+        if action in (Action.UPDATE, Action.ADOPT):
+            assert change.desired is not None and change.live is not None
+            await self.provider.update(change.live, change.desired, self._stored(change.desired))
+            await self._confirm_present(change.live, change.desired, "updated")
+            verb = "adopted" if action is Action.ADOPT else "updated"
+            return Result(change.address, action, Outcome.DONE, verb, change.live.ref)
+        if action is Action.REPLACE:
+            return await self._replace(change)
+        assert change.live is not None
+        if action is Action.DISABLE:
+            await self.provider.disable(change.live)
+            return Result(change.address, action, Outcome.DONE, "disabled", change.live.ref)
+        await self.provider.delete(change.live)
+        await self._confirm_gone(change.live)
+        return Result(change.address, action, Outcome.DONE, "deleted", change.live.ref)
+
+    async def _replace(self, change: Change) -> Result:
+        assert change.desired is not None and change.live is not None
+        created = await self._create(change.desired, exclude=(change.live.ref,))
+        with contextlib.suppress(_Unconfirmed):
+            # The new value is delivered; removing the old key can go ahead regardless.
+            await self._confirm_present(created.live, change.desired, "created")
+        old = change.live
+        try:
+            if self.diff.account.removal == "disable":
+                await self.provider.disable(old)
+            else:
+                await self.provider.delete(old)
+        except KeystateError as exc:
+            raise ProviderError(
+                f"new key {created.live.ref} created and its value delivered, but removing the "
+                f"old key {old.ref} failed ({exc}); run apply again to finish"
+            ) from None
+        return Result(
+            change.address,
+            Action.REPLACE,
+            Outcome.DONE,
+            f"replaced {old.ref} (new value delivered)",
+            created.live.ref,
+        )
+
+    # -- create, without duplicates ----------------------------------------------------
+    def _stored(self, spec: KeySpec) -> str:
+        return marker_for(spec, self.owner).stored_description(spec.description)
+
+    async def _create(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
+        stored = self._stored(spec)
+        last: Exception | None = None
+        for _ in range(CREATE_TRIES):
+            try:
+                created = await self.provider.create(spec, stored)
+            except AmbiguousWriteError as exc:
+                last = exc
+                log.info("%s: %s; looking for it before trying again", spec.address, exc)
+                found = await self._find_created(spec, exclude)
+                if found is None:
+                    continue
+                if found.value is None:
+                    # Its value was never seen and cannot be read back: nobody can be
+                    # using it. Remove it and create a key whose value we will see.
+                    await self.provider.delete(found)
+                    await self._confirm_gone(found, strict=False)
+                    continue
+                created = CreatedKey(found, found.value, found.created_at or datetime.now(UTC))
+            self._deliver(spec, created)
+            return created
+        raise ProviderError(
+            f"create {spec.address}: not created after {CREATE_TRIES} tries ({last})",
+            account=self.diff.account.name,
+        )
+
+    async def _find_created(self, spec: KeySpec, exclude: Sequence[str]) -> LiveKey | None:
+        async def look() -> LiveKey | None:
+            for key in await self.provider.list_keys():
+                marker = key.marker
+                if (
+                    marker is not None
+                    and marker.name == spec.name
+                    and marker.owner == self.owner
+                    and key.ref not in exclude
+                ):
+                    return key
+            return None
+
+        if not self.diff.schema.eventually_consistent:
+            return await look()
+        return await _poll(look, self.wait_timeout)
+
+    def _deliver(self, spec: KeySpec, created: CreatedKey) -> None:
+        sink = self.options.sink
+        if sink is None:
+            raise ProviderError(
+                f"{spec.address}: created, but there is no secrets sink for its value"
+            )
+        sink.deliver(
+            DeliveredSecret(
+                address=spec.address,
+                account=spec.account,
+                name=spec.name,
+                provider=self.diff.schema.name,
+                id=created.live.id or created.live.ref,
+                value=created.value,
+                created_at=created.created_at,
+            )
+        )
+
+    # -- eventual consistency ----------------------------------------------------------
+    async def _confirm_present(self, key: LiveKey, spec: KeySpec, verb: str) -> None:
+        if not self.diff.schema.eventually_consistent:
+            return
+        schema = self.diff.schema
+
+        async def visible() -> bool | None:
+            current = await self.provider.read_key(key)
+            return (
+                True if current is not None and not field_changes(schema, spec, current) else None
+            )
+
+        if await _poll(visible, self.wait_timeout) is None:
+            raise _Unconfirmed(
+                f"{verb}, but not yet visible after {self.wait_timeout:g}s; "
+                "run plan later to confirm"
+            )
+
+    async def _confirm_gone(self, key: LiveKey, strict: bool = True) -> None:
+        if not self.diff.schema.eventually_consistent:
+            return
+
+        async def gone() -> bool | None:
+            return True if await self.provider.read_key(key) is None else None
+
+        if await _poll(gone, self.wait_timeout) is None and strict:
+            raise _Unconfirmed(
+                f"deleted, but still visible after {self.wait_timeout:g}s; "
+                "run plan later to confirm"
+            )
+
+
+async def _poll(check: Callable[[], Awaitable[T | None]], timeout: float) -> T | None:
+    """Call ``check`` until it returns something, for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            found = await check()
+        except ProviderError as exc:
+            log.info("while waiting: %s", exc)
+            found = None
+        if found is not None:
+            return found
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(delay, left))
+        delay = min(delay * 2, 1.0)
+
+
+def _ref(change: Change) -> str | None:
+    return change.live.ref if change.live else None

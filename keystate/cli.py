@@ -1,0 +1,536 @@
+"""The ``keystate`` command line: parse, call the library, render, map errors to exit codes.
+
+Exit codes (every command): 0 success; 1 error (bad usage, invalid configuration, API
+failure, partial apply); 2 ``plan --detailed-exitcode`` with changes; 3 refused by a
+safety gate, nothing changed. Usage errors exit 1, not click's 2, so that 2 always
+means "changes pending".
+
+Heavy modules (httpx, deepdiff, the emulators) are imported inside the commands that
+need them, so ``keystate --help`` and ``keystate validate`` start fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from keystate import __version__
+from keystate.errors import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REFUSED,
+    ConfigError,
+    KeystateError,
+    SafetyError,
+    Severity,
+    UsageError,
+)
+from keystate.ui import Ui
+
+if TYPE_CHECKING:
+    from keystate.apply import Result
+    from keystate.config import Config
+    from keystate.plan import Plan
+    from keystate.providers.base import ConnectOptions
+
+FORMATS = ("text", "json")
+
+
+class KeystateGroup(click.Group):
+    """Maps every failure to keystate's exit codes, with one clear message, no traceback."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
+        code = _run(
+            lambda: super(KeystateGroup, self).main(
+                args, prog_name or "keystate", complete_var, standalone_mode=False, **extra
+            )
+        )
+        sys.exit(code)
+
+
+def _run(invoke: Callable[[], object]) -> int:
+    ui = Ui()
+    try:
+        result = invoke()
+    except click.exceptions.Abort:
+        ui.err("Aborted.")
+        return EXIT_ERROR
+    except click.ClickException as exc:
+        ui.err(f"Error: {exc.format_message()}")
+        return EXIT_ERROR
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except ConfigError as exc:
+        ui.problems(exc.problems)
+        ui.err(f"Error: {exc} (nothing was sent to any provider)")
+        return EXIT_ERROR
+    except SafetyError as exc:
+        for reason in exc.reasons:
+            ui.err(f"Refused: {reason}")
+        ui.err("Nothing was changed.")
+        return EXIT_REFUSED
+    except KeystateError as exc:
+        ui.err(f"Error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        ui.err("Interrupted. Run the command again to finish; apply picks up where it stopped.")
+        return EXIT_ERROR
+    except Exception as exc:  # the last line of defence: still no traceback, no secret
+        ui.err(f"Internal error: {type(exc).__name__}: {exc}")
+        ui.err("This is a bug in keystate; please report it with the command you ran.")
+        return EXIT_ERROR
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def config_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path),
+        default=Path("keystate.yaml"),
+        show_default=True,
+        help="Configuration file, or a directory of *.yaml/*.yml files.",
+    )(f)
+
+
+def accounts_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--account",
+        "accounts",
+        multiple=True,
+        metavar="NAME",
+        help="Only this account (repeatable). Default: all accounts.",
+    )(f)
+
+
+@click.group(cls=KeystateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-v", "--verbose", count=True, help="Log to stderr: -v info, -vv debug (secrets redacted)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and the requested output.")
+@click.option("--no-color", is_flag=True, help="No colours (also: NO_COLOR=1).")
+@click.version_option(__version__, "--version", prog_name="keystate")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool, no_color: bool) -> None:
+    """Declarative API-key permissions for Algolia (and more): plan, review, apply.
+
+    \b
+    Typical loop:
+      keystate validate            # offline checks
+      keystate plan                # what would change (never changes anything)
+      keystate apply --secrets-out new-keys.jsonl
+    """
+    ui = Ui(verbosity=verbose, quiet=quiet, no_color=no_color)
+    ui.setup_logging()
+    ctx.call_on_close(ui.teardown_logging)
+    ctx.obj = ui
+
+
+def _ui() -> Ui:
+    ui = click.get_current_context().obj
+    assert isinstance(ui, Ui)
+    return ui
+
+
+def _load(ui: Ui, path: Path, *, strict: bool = False) -> Config:
+    from keystate.config import load_config
+
+    config = load_config(path)
+    if strict and config.warnings:
+        raise ConfigError(
+            [type(w)(w.message, w.location, Severity.ERROR, w.rule) for w in config.warnings]
+        )
+    ui.problems(config.warnings)
+    return config
+
+
+def _connect_options(ui: Ui) -> ConnectOptions:
+    from keystate.providers.base import ConnectOptions
+
+    return ConnectOptions(verbose=ui.verbosity > 0, user_agent=f"keystate/{__version__}")
+
+
+# -- validate ---------------------------------------------------------------------------
+@cli.command()
+@config_option
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def validate(config_path: Path, strict: bool) -> int:
+    """Check the configuration offline: syntax, schema, provider rules, lint."""
+    ui = _ui()
+    config = _load(ui, config_path, strict=strict)
+    n_keys = sum(len(k) for k in config.keys.values())
+    warnings = len(config.warnings)
+    note = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
+    n_accounts = len(config.accounts)
+    ui.out(
+        f"Configuration is valid: {n_accounts} account{'s' if n_accounts != 1 else ''}, "
+        f"{n_keys} key{'s' if n_keys != 1 else ''}{note}."
+    )
+    return EXIT_OK
+
+
+# -- plan -------------------------------------------------------------------------------
+@cli.command()
+@config_option
+@accounts_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
+)
+@click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
+def plan(
+    config_path: Path,
+    accounts: tuple[str, ...],
+    fmt: str,
+    detailed_exitcode: bool,
+    show_unmanaged: bool,
+) -> int:
+    """Read the live accounts and show what apply would change. Never changes anything."""
+    ui = _ui()
+    config = _load(ui, config_path)
+    the_plan = asyncio.run(_plan_only(ui, config, accounts))
+    _render(ui, the_plan, fmt, show_unmanaged)
+    if the_plan.refusals:
+        return EXIT_REFUSED
+    if detailed_exitcode and the_plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
+    from keystate.engine import make_plan
+
+    ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
+    the_plan, conns = await make_plan(config, accounts, _connect_options(ui))
+    await conns.aclose()
+    return the_plan
+
+
+def _render(ui: Ui, the_plan: Plan, fmt: str, show_unmanaged: bool) -> None:
+    from keystate.render import RenderOptions
+
+    options = RenderOptions(color=ui.color, show_unmanaged=show_unmanaged)
+    if fmt == "json":
+        from keystate.render import json as renderer
+    else:
+        from keystate.render import text as renderer  # type: ignore[no-redef]
+    ui.out(renderer.render(the_plan, options), nl=False)
+
+
+# -- apply ------------------------------------------------------------------------------
+@cli.command()
+@config_option
+@accounts_option
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--force", is_flag=True, help="Allow removing more than --max-delete-ratio of the keys."
+)
+@click.option(
+    "--max-delete-ratio",
+    type=click.FloatRange(0, 1),
+    default=0.25,
+    show_default=True,
+    help="Refuse to remove a larger share of an account's managed keys without --force.",
+)
+@click.option(
+    "--secrets-out",
+    metavar="DEST",
+    help="Where new key values go: a file (JSON lines, mode 0600, appended) or - for stdout.",
+)
+@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--report", "report_path", type=click.Path(path_type=Path), help="Write results as JSON."
+)
+@click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
+def apply(
+    config_path: Path,
+    accounts: tuple[str, ...],
+    auto_approve: bool,
+    force: bool,
+    max_delete_ratio: float,
+    secrets_out: str | None,
+    parallelism: int,
+    report_path: Path | None,
+    show_unmanaged: bool,
+) -> int:
+    """Plan, show, confirm, then change the live accounts to match the configuration."""
+    ui = _ui()
+    ui.stdout_reserved = secrets_out == "-"
+    config = _load(ui, config_path)
+    return asyncio.run(
+        _apply_flow(
+            ui,
+            config,
+            accounts,
+            auto_approve=auto_approve,
+            force=force,
+            max_delete_ratio=max_delete_ratio,
+            secrets_out=secrets_out,
+            parallelism=parallelism,
+            report_path=report_path,
+            show_unmanaged=show_unmanaged,
+        )
+    )
+
+
+async def _apply_flow(
+    ui: Ui,
+    config: Config,
+    accounts: Sequence[str],
+    *,
+    auto_approve: bool,
+    force: bool,
+    max_delete_ratio: float,
+    secrets_out: str | None,
+    parallelism: int,
+    report_path: Path | None,
+    show_unmanaged: bool,
+) -> int:
+    from keystate.apply import ApplyOptions, apply_plan
+    from keystate.engine import make_plan
+
+    ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
+    the_plan, conns = await make_plan(config, accounts, _connect_options(ui))
+    try:
+        _render(ui, the_plan, "text", show_unmanaged)
+        reasons = the_plan.gate(
+            force=force, max_delete_ratio=max_delete_ratio, secrets_sink=secrets_out is not None
+        )
+        if reasons:
+            raise SafetyError(reasons)
+        if not the_plan.has_changes:
+            return EXIT_OK
+        if not _confirm(ui, auto_approve):
+            ui.err("Apply cancelled; nothing was changed.")
+            return EXIT_ERROR
+        sink = _open_sink(secrets_out) if secrets_out else None
+        try:
+            results = await apply_plan(
+                the_plan,
+                conns.providers,
+                ApplyOptions(parallelism=parallelism, sink=sink, on_result=_printer(ui)),
+            )
+        finally:
+            if sink is not None:
+                sink.close()
+    finally:
+        await conns.aclose()
+    if report_path is not None:
+        _write_report(report_path, results)
+    return _summarise(ui, results, sink.delivered if sink else 0, secrets_out)
+
+
+def _open_sink(dest: str) -> Any:
+    from keystate.secrets import SecretsSink
+
+    try:
+        return SecretsSink.open(dest)
+    except OSError as exc:
+        raise UsageError(f"--secrets-out {dest}: {exc.strerror or exc}") from None
+
+
+def _confirm(ui: Ui, auto_approve: bool) -> bool:
+    if auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to apply without confirmation: standard input is not a terminal; "
+            "pass --auto-approve (or apply a saved plan)"
+        )
+    ui.err("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.")
+    answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
+    return str(answer).strip() == "yes"
+
+
+def _printer(ui: Ui) -> Callable[[Result], None]:
+    def show(result: Result) -> None:
+        ref = f" ({result.ref})" if result.ref else ""
+        ui.out(f"{result.address}: {result.outcome.value.upper()}{ref}: {result.detail}")
+
+    return show
+
+
+def _write_report(path: Path, results: Sequence[Result]) -> None:
+    from keystate.apply import Outcome
+
+    document = {
+        "format_version": "1",
+        "keystate_version": __version__,
+        "results": [r.to_dict() for r in results],
+        "summary": {o.value: sum(1 for r in results if r.outcome is o) for o in Outcome},
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def _summarise(ui: Ui, results: Sequence[Result], delivered: int, secrets_out: str | None) -> int:
+    from keystate.apply import Outcome
+
+    counts = {o: sum(1 for r in results if r.outcome is o) for o in Outcome}
+    where = f"; {delivered} new key value(s) written to {secrets_out}" if delivered else ""
+    if counts[Outcome.FAILED] or counts[Outcome.SKIPPED]:
+        ui.out(
+            f"\nApply finished with errors: {counts[Outcome.DONE]} done, "
+            f"{counts[Outcome.UNCONFIRMED]} unconfirmed, {counts[Outcome.FAILED]} failed, "
+            f"{counts[Outcome.SKIPPED]} skipped{where}. Run apply again to finish."
+        )
+        return EXIT_ERROR
+    note = (
+        f" ({counts[Outcome.UNCONFIRMED]} not yet visible; run plan later to confirm)"
+        if counts[Outcome.UNCONFIRMED]
+        else ""
+    )
+    ui.out(f"\nApply complete: {len(results)} change(s) made{note}{where}.")
+    return EXIT_OK
+
+
+# -- privileges -------------------------------------------------------------------------
+@cli.command()
+@click.argument("account")
+@config_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+def privileges(account: str, config_path: Path, fmt: str) -> int:
+    """What can be granted to a key in ACCOUNT (Algolia ACLs; Coveo's live catalogue)."""
+    ui = _ui()
+    config = _load(ui, config_path)
+    grants = asyncio.run(_grants(ui, config, account))
+    if fmt == "json":
+        ui.out(json.dumps([{"name": g.name, "detail": g.detail} for g in grants], indent=2))
+        return EXIT_OK
+    width = max((len(g.name) for g in grants), default=0)
+    for grant in grants:
+        ui.out(f"{grant.name.ljust(width)}  {grant.detail}".rstrip())
+    return EXIT_OK
+
+
+async def _grants(ui: Ui, config: Config, account: str) -> list[Any]:
+    from keystate.engine import open_connections, select_accounts
+
+    select_accounts(config, [account])
+    conns = open_connections(config, [account], _connect_options(ui))
+    try:
+        return await conns[account].grants()
+    finally:
+        await conns.aclose()
+
+
+# -- emulator ---------------------------------------------------------------------------
+@cli.group()
+def emulator() -> None:
+    """Run a local emulator of a provider's key API (for tests, demos and CI)."""
+
+
+def _emulator_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port."
+        ),
+        click.option("--state", type=click.Path(path_type=Path), help="Persist keys in this file."),
+        click.option("--latency-ms", type=click.FloatRange(0), default=0.0),
+        click.option("--propagation-delay-ms", type=click.FloatRange(0), default=0.0),
+        click.option("--faults", default="", metavar="KIND=RATE,...", help="e.g. 429=0.1,500=0.05"),
+        click.option("--fault-seed", type=int),
+        click.option("--retry-after", type=click.FloatRange(0), default=1.0, show_default=True),
+        click.option("--timeout-hold", type=click.FloatRange(0), default=30.0, show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@emulator.command("algolia")
+@_emulator_options
+@click.option("--app-id", envvar="KEYSTATE_EMULATOR_APP_ID", help="Application ID.")
+@click.option(
+    "--admin-key",
+    envvar="KEYSTATE_EMULATOR_ADMIN_KEY",
+    help="Admin API key (prefer the KEYSTATE_EMULATOR_ADMIN_KEY variable).",
+)
+@click.option("--list-admin-key", is_flag=True, help="GET /1/keys also lists the admin key.")
+def emulator_algolia(
+    port: int,
+    state: Path | None,
+    latency_ms: float,
+    propagation_delay_ms: float,
+    faults: str,
+    fault_seed: int | None,
+    retry_after: float,
+    timeout_hold: float,
+    app_id: str | None,
+    admin_key: str | None,
+    list_admin_key: bool,
+) -> int:
+    """Serve Algolia's /1/keys API on 127.0.0.1."""
+    from keystate.emulators.algolia import AlgoliaEmulator
+
+    app = AlgoliaEmulator(
+        state,
+        app_id=app_id,
+        admin_key=admin_key,
+        propagation_delay_ms=propagation_delay_ms,
+        list_admin_key=list_admin_key,
+    )
+    return _serve(
+        app,
+        port,
+        latency_ms,
+        faults,
+        fault_seed,
+        retry_after,
+        timeout_hold,
+        f"Algolia emulator for application {app.app_id}",
+    )
+
+
+def _serve(
+    app: Any,
+    port: int,
+    latency_ms: float,
+    faults: str,
+    fault_seed: int | None,
+    retry_after: float,
+    timeout_hold: float,
+    title: str,
+) -> int:
+    from keystate.emulators.faults import FaultSpec, Knobs
+    from keystate.emulators.http import serve_forever
+
+    try:
+        spec = FaultSpec.parse(faults)
+    except ValueError as exc:
+        raise UsageError(f"--faults: {exc}") from None
+    knobs = Knobs(
+        latency_ms=latency_ms,
+        faults=spec,
+        fault_seed=fault_seed,
+        retry_after=retry_after,
+        timeout_hold_s=timeout_hold,
+    )
+    ui = _ui()
+
+    def ready(bound: int) -> None:
+        ui.out(f"{title} listening on http://127.0.0.1:{bound}")
+        sys.stdout.flush()
+
+    serve_forever(app, knobs, "127.0.0.1", port, ready)
+    return EXIT_OK
+
+
+def main() -> NoReturn:
+    cli.main()

@@ -1,0 +1,9 @@
+"""Configuration: YAML files -> typed accounts and desired keys (DESIGN §2).
+
+The only package that sees YAML. ``load_config`` reports every problem of every file at
+once, each with ``file:line:column``, and never makes a network call.
+"""
+
+from keystate.config.loader import Config, discover, load_config
+
+__all__ = ["Config", "discover", "load_config"]

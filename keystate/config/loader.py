@@ -1,0 +1,568 @@
+"""Configuration files -> a typed :class:`Config` (DESIGN §2).
+
+Two passes: every file is read into accounts and raw key nodes (so keys may live in a
+different file from their account), then each key is read with its account's provider
+schema. Every problem of every file is collected; :func:`load_config` raises one
+:class:`ConfigError` carrying all of them, or returns a config plus its warnings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from keystate.config.reader import Invalid, Reader, did_you_mean, utc_now
+from keystate.config.yamltree import MAX_BYTES, YNode, YScalar, decode, parse
+from keystate.errors import ConfigError, Problem, Severity
+from keystate.model import NAME_RE, FieldValue, KeySpec, Location, Marker, Selector
+from keystate.providers.base import (
+    AccountConfig,
+    ProviderSchema,
+    SecretSetting,
+    SettingKind,
+    SettingSpec,
+    SettingValue,
+    known_providers,
+    schema_for,
+)
+from keystate.secrets import Secret
+
+TOP_LEVEL: Final = ("version", "owner", "accounts", "keys")
+ACCOUNT_COMMON: Final = ("provider", "removal", "timeout", "max_attempts", "wait_timeout")
+KEY_COMMON: Final = ("description", "protect", "adopt", "lint_ignore")
+SUPPORTED_VERSION: Final = 1
+_HEX = re.compile(r"^[0-9a-f]{12,64}$")
+_LONGEST_MARKER: Final = len(Marker("x" * 63, "x" * 63, protect=True).render()) + 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded configuration: accounts, desired keys per account, and warnings."""
+
+    files: tuple[str, ...]
+    owner: str | None
+    accounts: Mapping[str, AccountConfig]
+    keys: Mapping[str, Mapping[str, KeySpec]]
+    warnings: tuple[Problem, ...] = ()
+
+    def schema(self, account: str) -> ProviderSchema:
+        return schema_for(self.accounts[account].provider)
+
+
+@dataclass
+class _Pending:
+    account: str
+    name: str
+    node: YNode
+    loc: Location
+    account_loc: Location
+
+
+@dataclass
+class _State:
+    reader: Reader
+    files: list[str] = field(default_factory=list)
+    version_seen: bool = False
+    owner: tuple[str, Location] | None = None
+    accounts: dict[str, AccountConfig] = field(default_factory=dict)
+    account_locs: dict[str, Location] = field(default_factory=dict)
+    keys: list[_Pending] = field(default_factory=list)
+    key_locs: dict[tuple[str, str], Location] = field(default_factory=dict)
+
+
+def discover(path: Path) -> list[Path]:
+    """The files a ``-c PATH`` names: the file, or every *.yaml/*.yml in the directory."""
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        if not found:
+            raise ConfigError([Problem(f"{path}: no *.yaml or *.yml files in this directory")])
+        return found
+    if not path.exists():
+        raise ConfigError([Problem(f"{path}: no such file or directory (pass -c PATH)")])
+    return [path]
+
+
+def load_config(
+    path: Path, env: Mapping[str, str] | None = None, now: datetime | None = None
+) -> Config:
+    """Load and check a configuration file or directory. Raises ConfigError."""
+    state = _State(Reader(os.environ if env is None else env, now or utc_now()))
+    for file in discover(path):
+        _load_file(state, file)
+    keys = _read_keys(state)
+    if not state.version_seen and not _errors(state):
+        state.reader.error(Location(state.files[0], 1, 1), "missing 'version: 1'")
+    errors = _errors(state)
+    if errors:
+        raise ConfigError(errors)
+    warnings = [p for p in state.reader.problems if p.severity is Severity.WARNING]
+    return Config(
+        files=tuple(state.files),
+        owner=state.owner[0] if state.owner else None,
+        accounts=state.accounts,
+        keys=keys,
+        warnings=tuple(sorted(warnings, key=Problem.sort_key)),
+    )
+
+
+def _errors(state: _State) -> list[Problem]:
+    return [p for p in state.reader.problems if p.severity is Severity.ERROR]
+
+
+def _load_file(state: _State, file: Path) -> None:
+    display = str(file)
+    state.files.append(display)
+    reader = state.reader
+    top = Location(display, 1, 1)
+    try:
+        size = file.stat().st_size
+        if size > MAX_BYTES:
+            reader.error(top, f"file is {size / 1e6:.1f} MB; configurations are limited to 10 MB")
+            return
+        data = file.read_bytes()
+    except OSError as exc:
+        reader.error(top, f"cannot read file: {exc.strerror or exc}")
+        return
+    text, problems = decode(data, display)
+    reader.problems.extend(problems)
+    if text is None:
+        return
+    root, problems = parse(text, display)
+    reader.problems.extend(problems)
+    if problems or root is None or (isinstance(root, YScalar) and root.value is None):
+        return
+    doc = reader.mapping(root, "the configuration file")
+    if doc is None:
+        return
+    reader.unknown_fields(doc, TOP_LEVEL, "the top level")
+    base_dir = file.parent
+    for key, value in doc.entries:
+        if key.raw == "version":
+            _read_version(state, value)
+        elif key.raw == "owner":
+            _read_owner(state, value)
+        elif key.raw == "accounts":
+            _read_accounts(state, value, base_dir)
+        elif key.raw == "keys":
+            _collect_keys(state, value)
+
+
+def _read_version(state: _State, node: YNode) -> None:
+    state.version_seen = True
+    if not (
+        isinstance(node, YScalar) and node.value == SUPPORTED_VERSION and node.tag.endswith("int")
+    ):
+        state.reader.error(
+            node,
+            f"unsupported version {node.raw if isinstance(node, YScalar) else '?'}; "
+            f"this keystate reads version: {SUPPORTED_VERSION}",
+        )
+
+
+def _read_owner(state: _State, node: YNode) -> None:
+    reader = state.reader
+    owner = reader.string(node, "owner")
+    if owner is None:
+        return
+    if not NAME_RE.match(owner):
+        reader.error(node, f"owner {owner!r} must match [a-z0-9][a-z0-9._-]{{0,62}}")
+        return
+    if state.owner and state.owner[0] != owner:
+        reader.error(
+            node, f"owner {owner!r} differs from owner {state.owner[0]!r} at {state.owner[1]}"
+        )
+        return
+    state.owner = (owner, node.loc)
+
+
+def _check_name(reader: Reader, key: YScalar, what: str) -> bool:
+    if NAME_RE.match(key.raw):
+        return True
+    reader.error(
+        key,
+        f"{what} name {key.raw!r} is invalid: use lower-case letters, digits, '.', '_' and '-', "
+        "starting with a letter or digit, at most 63 characters",
+    )
+    return False
+
+
+def _read_accounts(state: _State, node: YNode, base_dir: Path) -> None:
+    reader = state.reader
+    accounts = reader.mapping(node, "accounts", allow_null=True)
+    if accounts is None:
+        return
+    for key, value in accounts.entries:
+        if not _check_name(reader, key, "account"):
+            continue
+        first = state.account_locs.get(key.raw)
+        if first is not None:
+            reader.error(key, f"account '{key.raw}' is defined twice: {first} and {key.loc}")
+            continue
+        state.account_locs[key.raw] = key.loc
+        account = _read_account(reader, key, value, base_dir)
+        if account is not None:
+            state.accounts[key.raw] = account
+
+
+def _read_account(
+    reader: Reader, key: YScalar, node: YNode, base_dir: Path
+) -> AccountConfig | None:
+    what = f"account '{key.raw}'"
+    body = reader.mapping(node, what)
+    if body is None:
+        return None
+    entries = {k.raw: (k, v) for k, v in body.entries}
+    if "provider" not in entries:
+        reader.error(key, f"{what} is missing 'provider' (one of: {', '.join(known_providers())})")
+        return None
+    provider_node = entries["provider"][1]
+    provider = reader.string(provider_node, "provider")
+    if provider is None:
+        return None
+    if provider not in known_providers():
+        hint = (
+            did_you_mean(provider, known_providers()) or f" (known: {', '.join(known_providers())})"
+        )
+        reader.error(provider_node, f"unknown provider {provider!r}{hint}")
+        return None
+    schema = schema_for(provider)
+    allowed = list(ACCOUNT_COMMON)
+    for spec in schema.settings:
+        allowed.append(spec.name)
+        if spec.kind is SettingKind.SECRET:
+            allowed.append(f"{spec.name}_file")
+    reader.unknown_fields(body, allowed, what)
+    settings = _read_settings(reader, schema, entries, key, base_dir)
+    common = _read_common(reader, schema, entries, what)
+    if settings is None or common is None:
+        return None
+    removal, timeout, attempts, wait = common
+    return AccountConfig(
+        name=key.raw,
+        provider=provider,
+        settings=settings,
+        removal=removal,
+        timeout=timeout,
+        max_attempts=attempts,
+        wait_timeout=wait,
+        location=key.loc,
+    )
+
+
+def _read_common(
+    reader: Reader, schema: ProviderSchema, entries: dict[str, tuple[YScalar, YNode]], what: str
+) -> tuple[str, float | None, int | None, float | None] | None:
+    ok = True
+    removal = "delete"
+    if "removal" in entries:
+        node = entries["removal"][1]
+        text = reader.string(node, "removal")
+        if text is not None and text not in ("delete", "disable"):
+            reader.error(node, f"removal must be 'delete' or 'disable', not {text!r}")
+            ok = False
+        elif text is not None and text not in schema.removal_policies:
+            reader.error(node, f"removal: {text} is not supported by {schema.title} keys")
+            ok = False
+        elif text is not None:
+            removal = text
+    timeout = attempts = wait = None
+    if "timeout" in entries:
+        timeout = reader.number(entries["timeout"][1], "timeout", 0.01, 600)
+        ok = ok and timeout is not None
+    if "max_attempts" in entries:
+        attempts = reader.integer(entries["max_attempts"][1], "max_attempts", 20)
+        if attempts == 0:
+            reader.error(entries["max_attempts"][1], "max_attempts must be at least 1")
+            attempts = None
+        ok = ok and attempts is not None
+    if "wait_timeout" in entries:
+        wait = reader.number(entries["wait_timeout"][1], "wait_timeout", 0, 3600)
+        ok = ok and wait is not None
+    return (removal, timeout, attempts, wait) if ok else None
+
+
+def _read_settings(
+    reader: Reader,
+    schema: ProviderSchema,
+    entries: dict[str, tuple[YScalar, YNode]],
+    account_key: YScalar,
+    base_dir: Path,
+) -> dict[str, SettingValue] | None:
+    values: dict[str, SettingValue] = {}
+    ok = True
+    for spec in schema.settings:
+        file_key = f"{spec.name}_file"
+        given = spec.name in entries or (spec.kind is SettingKind.SECRET and file_key in entries)
+        if spec.kind is SettingKind.SECRET and spec.name in entries and file_key in entries:
+            reader.error(entries[file_key][0], f"give '{spec.name}' or '{file_key}', not both")
+            ok = False
+            continue
+        if not given:
+            if spec.default is not None:
+                values[spec.name] = spec.default
+            elif spec.required or (
+                spec.required_unless and not any(u in entries for u in spec.required_unless)
+            ):
+                unless = " or ".join(f"'{u}'" for u in spec.required_unless)
+                hint = f" (or set {unless})" if unless else ""
+                reader.error(
+                    account_key, f"account '{account_key.raw}' is missing '{spec.name}'{hint}"
+                )
+                ok = False
+            continue
+        for other in spec.conflicts:
+            if other in entries:
+                reader.error(
+                    entries[other][0], f"'{other}' and '{spec.name}' cannot be used together"
+                )
+                ok = False
+        value = _read_setting(reader, spec, entries, base_dir)
+        if value is None:
+            ok = False
+        else:
+            values[spec.name] = value
+    return values if ok else None
+
+
+def _read_setting(
+    reader: Reader, spec: SettingSpec, entries: dict[str, tuple[YScalar, YNode]], base_dir: Path
+) -> SettingValue:
+    if spec.kind is SettingKind.SECRET:
+        return _read_secret(reader, spec, entries, base_dir)
+    node = entries[spec.name][1]
+    if spec.kind is SettingKind.URLS:
+        items = reader.strings(node, spec.name)
+        if items is None:
+            return None
+        urls = [reader.url(item, f"{spec.name} item") for _, item in items]
+        if not urls:
+            reader.error(node, f"{spec.name} must list at least one URL")
+            return None
+        return None if any(u is None for u in urls) else tuple(u for u in urls if u)
+    if spec.kind is SettingKind.URL:
+        return reader.url(node, spec.name)
+    text = reader.string(node, spec.name)
+    if text is None:
+        return None
+    if spec.kind is SettingKind.PATH:
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else base_dir / path
+    if spec.kind is SettingKind.CHOICE and text not in spec.choices:
+        hint = did_you_mean(text, spec.choices) or f" (one of: {', '.join(spec.choices)})"
+        reader.error(node, f"{spec.name}: unknown value {text!r}{hint}")
+        return None
+    if spec.pattern and not re.match(spec.pattern, text):
+        reader.error(node, f"{spec.name} {text!r} is malformed")
+        return None
+    return text
+
+
+def _read_secret(
+    reader: Reader, spec: SettingSpec, entries: dict[str, tuple[YScalar, YNode]], base_dir: Path
+) -> SecretSetting | None:
+    if spec.name in entries:
+        node = entries[spec.name][1]
+        expansion = reader.expanded(node, spec.name)
+        if expansion is None:
+            return None
+        if not expansion.value.strip():
+            source = f"${{{expansion.variables[0]}}}" if expansion.variables else "it"
+            reader.error(node, f"{spec.name} is empty (check {source})")
+            return None
+        if expansion.whole_variable:
+            return SecretSetting(Secret(expansion.value.strip()), f"${{{expansion.variables[0]}}}")
+        if not expansion.variables:
+            reader.warn(
+                node,
+                f"{spec.name} is written in the configuration file; keep credentials out of it "
+                f"with ${{VAR}} or {spec.name}_file",
+                rule="literal-credential",
+            )
+        return SecretSetting(Secret(expansion.value.strip()), "literal")
+    node = entries[f"{spec.name}_file"][1]
+    text = reader.string(node, f"{spec.name}_file")
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    try:
+        content = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        reader.error(node, f"{spec.name}_file: cannot read {text}: {reason}")
+        return None
+    if not content:
+        reader.error(node, f"{spec.name}_file: {text} is empty")
+        return None
+    return SecretSetting(Secret(content), f"file:{text}")
+
+
+def _collect_keys(state: _State, node: YNode) -> None:
+    reader = state.reader
+    keys = reader.mapping(node, "keys", allow_null=True)
+    if keys is None:
+        return
+    for account_key, account_node in keys.entries:
+        per_account = reader.mapping(account_node, f"keys of '{account_key.raw}'", allow_null=True)
+        if per_account is None:
+            continue
+        if not per_account.entries:
+            state.keys.append(
+                _Pending(account_key.raw, "", account_node, account_key.loc, account_key.loc)
+            )
+        for name_key, body in per_account.entries:
+            if not _check_name(reader, name_key, "key"):
+                continue
+            address = (account_key.raw, name_key.raw)
+            first = state.key_locs.get(address)
+            if first is not None:
+                reader.error(
+                    name_key,
+                    f"key '{account_key.raw}/{name_key.raw}' is defined twice: "
+                    f"{first} and {name_key.loc}",
+                )
+                continue
+            state.key_locs[address] = name_key.loc
+            state.keys.append(
+                _Pending(account_key.raw, name_key.raw, body, name_key.loc, account_key.loc)
+            )
+
+
+def _read_keys(state: _State) -> dict[str, dict[str, KeySpec]]:
+    reader = state.reader
+    out: dict[str, dict[str, KeySpec]] = {name: {} for name in state.accounts}
+    reported: set[str] = set()
+    for pending in state.keys:
+        account = state.accounts.get(pending.account)
+        if account is None:
+            if pending.account not in state.account_locs and pending.account not in reported:
+                reported.add(pending.account)
+                hint = did_you_mean(pending.account, state.account_locs) or (
+                    f" (accounts: {', '.join(sorted(state.account_locs)) or 'none'})"
+                )
+                reader.error(
+                    pending.account_loc, f"keys for unknown account '{pending.account}'{hint}"
+                )
+            continue
+        if not pending.name:
+            continue
+        spec = _read_key(reader, schema_for(account.provider), pending, state.owner)
+        if spec is not None:
+            out[pending.account][pending.name] = spec
+    return out
+
+
+def _read_key(
+    reader: Reader, schema: ProviderSchema, pending: _Pending, owner: tuple[str, Location] | None
+) -> KeySpec | None:
+    address = f"{pending.account}/{pending.name}"
+    body = reader.mapping(pending.node, f"key '{address}'")
+    if body is None:
+        return None
+    reader.unknown_fields(body, KEY_COMMON + schema.field_names, f"key '{address}'")
+    entries = {k.raw: (k, v) for k, v in body.entries}
+    ok = True
+    fields: dict[str, FieldValue] = {}
+    locations: dict[str, Location] = {}
+    for spec in schema.fields:
+        if spec.name not in entries:
+            if spec.required:
+                reader.error(pending.loc, f"key '{address}' is missing '{spec.name}'")
+                ok = False
+            fields[spec.name] = spec.default
+            continue
+        key, node = entries[spec.name]
+        locations[spec.name] = key.loc
+        value = reader.field(spec, node)
+        if isinstance(value, Invalid):
+            ok = False
+        else:
+            fields[spec.name] = value
+    description = _read_description(reader, schema, entries, owner)
+    protect = False
+    if "protect" in entries:
+        flag = reader.boolean(entries["protect"][1], "protect")
+        ok = ok and flag is not None
+        protect = bool(flag)
+    adopt = _read_selector(reader, schema, entries["adopt"][1]) if "adopt" in entries else None
+    ignore: frozenset[str] = frozenset()
+    if "lint_ignore" in entries:
+        items = reader.strings(entries["lint_ignore"][1], "lint_ignore")
+        ignore = frozenset(t for t, _ in items or [])
+    if not ok or description is None or ("adopt" in entries and adopt is None):
+        return None
+    return KeySpec(
+        account=pending.account,
+        name=pending.name,
+        description=description,
+        fields=fields,
+        protect=protect,
+        adopt=adopt,
+        lint_ignore=ignore,
+        location=pending.loc,
+        field_locations={k: v for k, v in locations.items()},
+    )
+
+
+def _read_description(
+    reader: Reader,
+    schema: ProviderSchema,
+    entries: dict[str, tuple[YScalar, YNode]],
+    owner: tuple[str, Location] | None,
+) -> str | None:
+    if "description" not in entries:
+        return ""
+    node = entries["description"][1]
+    if isinstance(node, YScalar) and node.value is None:
+        return ""
+    text = reader.string(node, "description")
+    if text is None:
+        return None
+    if schema.description_max is not None:
+        room = schema.description_max - _LONGEST_MARKER
+        if len(text) > room:
+            reader.error(
+                node,
+                f"description is {len(text)} characters; {schema.title} allows "
+                f"{schema.description_max} and keystate needs room for its marker: at most {room}",
+            )
+            return None
+    if "keystate:" in text:
+        reader.error(
+            node, "description must not contain 'keystate:' (keystate adds its own marker)"
+        )
+        return None
+    return text.strip()
+
+
+def _read_selector(reader: Reader, schema: ProviderSchema, node: YNode) -> Selector | None:
+    text = reader.string(node, "adopt")
+    if text is None:
+        return None
+    kind, sep, value = text.partition(":")
+    forms = " or ".join(f"'{k}:...'" for k in schema.selector_kinds)
+    if not sep or kind not in schema.selector_kinds:
+        reader.error(
+            node, f"adopt: {text!r} is not a selector for {schema.title} keys; use {forms}"
+        )
+        return None
+    value = value.strip()
+    if kind == "fingerprint":
+        value = value.lower()
+        if not _HEX.match(value):
+            reader.error(
+                node,
+                "adopt: a fingerprint is 12 to 64 hex digits of the key's SHA-256 "
+                "(`keystate import` prints it)",
+            )
+            return None
+        return Selector("fingerprint", value)
+    if not value:
+        reader.error(node, "adopt: the id is empty")
+        return None
+    return Selector("id", value)

@@ -1,0 +1,366 @@
+"""(desired keys, live keys) -> changes, for one account (DESIGN §4–§5).
+
+Live keys are sorted into four kinds: the **credential** keystate runs with (never
+touched), **managed** keys (our ownership marker), **foreign** keys (another owner's
+marker) and **unmanaged** keys (no marker; never touched). Declared keys are matched to
+managed keys by name; field equality is the kind's (``kinds.equal``), so list order,
+absent-versus-default and expiry jitter never show as changes.
+
+Member-level detail of a changed structured field (which ACLs were added, which query
+parameter changed) comes from deepdiff, and only for fields that did change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from keystate import kinds
+from keystate.errors import PlanError
+from keystate.model import Action, FieldValue, KeySpec, LiveKey, Marker
+from keystate.providers.base import AccountConfig, FieldSpec, Kind, ProviderSchema
+
+DESCRIPTION = "description"
+PROTECT = "protect"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    name: str
+    before: FieldValue
+    after: FieldValue
+    forces_replacement: bool = False
+    # Member-level detail for structured values: (symbol, text) pairs.
+    members: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    account: str
+    provider: str
+    name: str
+    desired: KeySpec | None = None
+    live: LiveKey | None = None
+    fields: tuple[FieldChange, ...] = ()
+    note: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"{self.account}/{self.name}"
+
+    @property
+    def changed_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def forces_replacement(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.forces_replacement)
+
+    def sort_key(self) -> tuple[int, str]:
+        return (self.action.order, self.name)
+
+
+@dataclass(frozen=True)
+class AccountDiff:
+    account: AccountConfig
+    schema: ProviderSchema
+    changes: tuple[Change, ...]
+    unchanged: int
+    managed: int
+    unmanaged: tuple[LiveKey, ...]
+    foreign: tuple[LiveKey, ...]
+    refusals: tuple[str, ...] = ()
+
+
+@dataclass
+class _Sorted:
+    managed: dict[str, list[LiveKey]] = field(default_factory=dict)
+    unmanaged: list[LiveKey] = field(default_factory=list)
+    foreign: list[LiveKey] = field(default_factory=list)
+    credential: list[LiveKey] = field(default_factory=list)
+
+
+def _sort(live: Sequence[LiveKey], owner: str | None) -> _Sorted:
+    out = _Sorted()
+    for key in live:
+        marker = key.marker
+        if key.is_credential:
+            out.credential.append(key)
+        elif marker is None:
+            out.unmanaged.append(key)
+        elif marker.owner != owner:
+            out.foreign.append(key)
+        else:
+            out.managed.setdefault(marker.name, []).append(key)
+    return out
+
+
+def marker_for(spec: KeySpec, owner: str | None) -> Marker:
+    return Marker(spec.name, owner, spec.protect)
+
+
+def field_changes(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> tuple[FieldChange, ...]:
+    """Fields whose live value does not satisfy the declared one."""
+    out: list[FieldChange] = []
+    if spec.description != live.description:
+        out.append(FieldChange(DESCRIPTION, live.description, spec.description))
+    live_marker = live.marker
+    live_protect = bool(live_marker and live_marker.protect)
+    if spec.protect != live_protect:
+        out.append(FieldChange(PROTECT, live_protect, spec.protect))
+    for fspec in schema.fields:
+        desired = spec.fields.get(fspec.name, fspec.default)
+        current = live.fields.get(fspec.name, fspec.default)
+        if not kinds.equal(fspec, desired, current):
+            out.append(
+                FieldChange(
+                    fspec.name,
+                    current,
+                    desired,
+                    forces_replacement=fspec.create_only,
+                    members=_members(fspec, current, desired),
+                )
+            )
+    return tuple(out)
+
+
+def _members(spec: FieldSpec, before: FieldValue, after: FieldValue) -> tuple[tuple[str, str], ...]:
+    if spec.kind is Kind.QUERY and isinstance(before, str) and isinstance(after, str):
+        return _deep_members(dict(parse_qsl(before)), dict(parse_qsl(after)))
+    if isinstance(before, frozenset) and isinstance(after, frozenset):
+        return _deep_members(kinds.to_json(before), kinds.to_json(after))
+    return ()
+
+
+def _deep_members(before: object, after: object) -> tuple[tuple[str, str], ...]:
+    from deepdiff import DeepDiff  # imported only when a structured field changed
+
+    tree = DeepDiff(before, after, ignore_order=True, view="tree")
+    out: list[tuple[str, str]] = []
+    for report, symbol in (
+        ("iterable_item_removed", "-"),
+        ("iterable_item_added", "+"),
+        ("dictionary_item_removed", "-"),
+        ("dictionary_item_added", "+"),
+        ("values_changed", "~"),
+        ("type_changes", "~"),
+    ):
+        for level in tree.get(report, []):
+            path = level.path(output_format="list")
+            key = str(path[0]) if path and isinstance(path[0], str) else None
+            if symbol == "~":
+                text = f"{_j(level.t1)} -> {_j(level.t2)}"
+            else:
+                text = _j(level.t2 if symbol == "+" else level.t1)
+            out.append((symbol, f"{key} = {text}" if key is not None else text))
+    return tuple(sorted(out, key=lambda item: (item[1], item[0])))
+
+
+def _j(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def diff_account(
+    account: AccountConfig,
+    schema: ProviderSchema,
+    desired: Mapping[str, KeySpec],
+    live: Sequence[LiveKey],
+    owner: str | None,
+) -> AccountDiff:
+    """Plan one account. Raises PlanError for live states that cannot be planned."""
+    return _Planner(account, schema, desired, live, owner).run()
+
+
+class _Planner:
+    def __init__(
+        self,
+        account: AccountConfig,
+        schema: ProviderSchema,
+        desired: Mapping[str, KeySpec],
+        live: Sequence[LiveKey],
+        owner: str | None,
+    ) -> None:
+        self.account = account
+        self.schema = schema
+        self.desired = desired
+        self.live = live
+        self.groups = _sort(live, owner)
+        self.errors: list[str] = []
+        self.refusals: list[str] = []
+        self.changes: list[Change] = []
+        self.unchanged = 0
+        self.adopted: set[str] = set()
+
+    def change(self, action: Action, name: str, **kw: object) -> None:
+        self.changes.append(
+            Change(action, self.account.name, self.schema.name, name, **kw)  # type: ignore[arg-type]
+        )
+
+    def run(self) -> AccountDiff:
+        managed = _resolve_duplicates(
+            self.account, self.schema, self.desired, self.groups, self.changes, self.errors
+        )
+        foreign = {k.marker.name: k for k in self.groups.foreign if k.marker}
+        for name, spec in sorted(self.desired.items()):
+            current = managed.get(name)
+            if current is not None:
+                self.declared_managed(spec, current)
+            elif spec.adopt is not None:
+                self.adopt(spec)
+            elif name in foreign:
+                self.collision(spec, foreign[name])
+            else:
+                self.change(Action.CREATE, name, desired=spec)
+        for name, current in sorted(managed.items()):
+            if name not in self.desired:
+                self.undeclared(name, current)
+        if self.errors:
+            raise PlanError("\n".join(self.errors))
+        return AccountDiff(
+            account=self.account,
+            schema=self.schema,
+            changes=tuple(sorted(self.changes, key=Change.sort_key)),
+            unchanged=self.unchanged,
+            managed=sum(len(v) for v in self.groups.managed.values()),
+            unmanaged=tuple(k for k in self.groups.unmanaged if k.ref not in self.adopted),
+            foreign=tuple(self.groups.foreign),
+            refusals=tuple(self.refusals),
+        )
+
+    def declared_managed(self, spec: KeySpec, current: LiveKey) -> None:
+        fields = field_changes(self.schema, spec, current)
+        forced = [f.name for f in fields if f.forces_replacement]
+        if not fields:
+            self.unchanged += 1
+        elif forced:
+            if spec.protect or (current.marker and current.marker.protect):
+                self.refusals.append(
+                    f"{spec.address} is protected, but {', '.join(forced)} can only change by "
+                    "replacing the key; set protect: false first if you mean it"
+                )
+            self.change(Action.REPLACE, spec.name, desired=spec, live=current, fields=fields)
+        else:
+            self.change(Action.UPDATE, spec.name, desired=spec, live=current, fields=fields)
+
+    def adopt(self, spec: KeySpec) -> None:
+        target = _adopt_target(spec, self.groups, self.live, self.errors, self.refusals)
+        if target is None:
+            return
+        self.adopted.add(target.ref)
+        fields = field_changes(self.schema, spec, target)
+        forced = [f.name for f in fields if f.forces_replacement]
+        if forced:
+            self.errors.append(
+                f"{spec.address}: adopting {target.ref} would replace it because "
+                f"{', '.join(forced)} differ(s); make the configuration match the live key "
+                "(`keystate import` prints it)"
+            )
+        self.change(Action.ADOPT, spec.name, desired=spec, live=target, fields=fields)
+
+    def collision(self, spec: KeySpec, other: LiveKey) -> None:
+        marker = other.marker.render() if other.marker else "?"
+        self.refusals.append(
+            f"{spec.address}: live key {other.ref} carries another owner's marker '{marker}'; "
+            "keystate will not create a second key of that name: rename the key, or set "
+            "owner: to match"
+        )
+
+    def undeclared(self, name: str, current: LiveKey) -> None:
+        if current.marker and current.marker.protect:
+            self.refusals.append(
+                f"{self.account.name}/{name} ({current.ref}) is protected and no longer "
+                "declared; declare it again, or set protect: false and apply before removing it"
+            )
+        elif self.account.removal != "disable":
+            self.change(Action.DELETE, name, live=current)
+        elif current.enabled:
+            self.change(Action.DISABLE, name, live=current)
+
+
+def _resolve_duplicates(
+    account: AccountConfig,
+    schema: ProviderSchema,
+    desired: Mapping[str, KeySpec],
+    groups: _Sorted,
+    changes: list[Change],
+    errors: list[str],
+) -> dict[str, LiveKey]:
+    """One live key per name. Duplicates left by an interrupted replace are cleaned up:
+    when exactly one matches the declaration and the others differ from it in a
+    create-only field, the others are deleted. Any other duplicate is an error."""
+    managed: dict[str, LiveKey] = {}
+    for name, keys in sorted(groups.managed.items()):
+        if len(keys) == 1:
+            managed[name] = keys[0]
+            continue
+        spec = desired.get(name)
+        if spec is not None:
+            matching = [k for k in keys if not field_changes(schema, spec, k)]
+            others = [k for k in keys if k not in matching]
+            leftovers = all(
+                any(f.forces_replacement for f in field_changes(schema, spec, k)) for k in others
+            )
+            if len(matching) == 1 and others and leftovers:
+                managed[name] = matching[0]
+                for old in others:
+                    changes.append(
+                        Change(
+                            Action.DELETE,
+                            account.name,
+                            schema.name,
+                            name,
+                            live=old,
+                            note="left over from an interrupted replace",
+                        )
+                    )
+                continue
+        refs = ", ".join(k.ref for k in keys)
+        errors.append(
+            f"{account.name}/{name}: {len(keys)} live keys carry the same marker ({refs}); "
+            "delete all but one by hand (keystate will not guess which one is in use)"
+        )
+    return managed
+
+
+def _adopt_target(
+    spec: KeySpec,
+    groups: _Sorted,
+    live: Sequence[LiveKey],
+    errors: list[str],
+    refusals: list[str],
+) -> LiveKey | None:
+    selector = spec.adopt
+    assert selector is not None
+    if selector.kind == "fingerprint":
+        found = [k for k in live if k.fingerprint and k.fingerprint.startswith(selector.value)]
+    else:
+        found = [k for k in live if k.id == selector.value]
+    if not found:
+        errors.append(f"{spec.address}: adopt: {selector} matches no live key in {spec.account}")
+        return None
+    if len(found) > 1:
+        errors.append(
+            f"{spec.address}: adopt: {selector} matches {len(found)} keys; give more digits"
+        )
+        return None
+    target = found[0]
+    if target.is_credential:
+        refusals.append(
+            f"{spec.address}: adopt: {selector} is the credential keystate runs with; "
+            "keystate never adopts, changes or deletes it"
+        )
+        return None
+    if any(target is k for k in groups.foreign):
+        refusals.append(
+            f"{spec.address}: adopt: {selector} is owned by another owner "
+            f"({target.marker.render() if target.marker else '?'})"
+        )
+        return None
+    marker = target.marker
+    if marker is not None:
+        errors.append(f"{spec.address}: adopt: {selector} is already managed as '{marker.name}'")
+        return None
+    return target

@@ -1,0 +1,106 @@
+"""Reads the live accounts and makes the plan: one list call per account, all at once.
+
+This is where configuration, providers and the diff meet. It holds the open provider
+connections for the run (``Connections``), so that ``apply`` executes through the very
+connections that read the state it planned against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from keystate.config import Config
+from keystate.diff import AccountDiff, diff_account
+from keystate.errors import KeystateError, PlanError, ProviderError, UsageError
+from keystate.model import LiveKey
+from keystate.plan import Plan, new_plan
+from keystate.providers.base import ConnectOptions, Provider, connect
+
+
+@dataclass
+class Connections:
+    """Open provider connections, by account name."""
+
+    providers: dict[str, Provider] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(p.aclose() for p in self.providers.values()), return_exceptions=True)
+
+    def __getitem__(self, account: str) -> Provider:
+        return self.providers[account]
+
+
+def select_accounts(config: Config, names: Sequence[str]) -> list[str]:
+    """The accounts a run covers: all, or those named with --account (checked)."""
+    if not names:
+        return sorted(config.accounts)
+    unknown = [n for n in names if n not in config.accounts]
+    if unknown:
+        known = ", ".join(sorted(config.accounts)) or "none"
+        raise UsageError(f"unknown account(s) {', '.join(unknown)} (configured: {known})")
+    return sorted(set(names))
+
+
+def open_connections(
+    config: Config, accounts: Iterable[str], options: ConnectOptions
+) -> Connections:
+    conns = Connections()
+    for name in accounts:
+        conns.providers[name] = connect(config.accounts[name], options)
+    return conns
+
+
+async def read_live(conns: Connections) -> dict[str, list[LiveKey]]:
+    """List every account's keys concurrently; report every account that failed."""
+    names = list(conns.providers)
+    results = await asyncio.gather(
+        *(conns.providers[n].list_keys() for n in names), return_exceptions=True
+    )
+    live: dict[str, list[LiveKey]] = {}
+    failures: list[str] = []
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, KeystateError):
+            failures.append(str(result))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            live[name] = result
+    if failures:
+        raise ProviderError("cannot read the live keys:\n  " + "\n  ".join(failures))
+    return live
+
+
+def plan_from_live(config: Config, live: dict[str, list[LiveKey]]) -> Plan:
+    diffs: list[AccountDiff] = []
+    errors: list[str] = []
+    for name in sorted(live):
+        try:
+            diffs.append(
+                diff_account(
+                    config.accounts[name],
+                    config.schema(name),
+                    config.keys.get(name, {}),
+                    live[name],
+                    config.owner,
+                )
+            )
+        except PlanError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise PlanError("\n".join(errors))
+    return new_plan(diffs, config.owner, [])
+
+
+async def make_plan(
+    config: Config, accounts: Sequence[str], options: ConnectOptions
+) -> tuple[Plan, Connections]:
+    """Connect, read every selected account, diff. The caller closes the connections."""
+    conns = open_connections(config, select_accounts(config, accounts), options)
+    try:
+        live = await read_live(conns)
+        return plan_from_live(config, live), conns
+    except BaseException:
+        await conns.aclose()
+        raise

@@ -1,0 +1,191 @@
+"""The vocabulary every part of keystate shares: pure, frozen, no I/O.
+
+* :class:`KeySpec` — a key as declared in the configuration (the desired state).
+* :class:`LiveKey` — a key as read from a provider (the live state).
+* :class:`Marker` — the ownership marker keystate writes at the end of a description.
+
+Provider-specific attributes live in ``fields``: a mapping from snake_case field name to
+a normalised :data:`FieldValue`. Normalised means comparable with ``==`` (sets are
+frozensets, timestamps are aware UTC datetimes, query strings are canonical), except for
+timestamps, which the diff compares with a tolerance. Each provider describes its fields
+with :class:`keystate.providers.base.FieldSpec`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Final, Literal
+
+from keystate.secrets import Secret
+
+NAME_PATTERN: Final = r"[a-z0-9][a-z0-9._-]{0,62}"
+NAME_RE: Final = re.compile(rf"^{NAME_PATTERN}$")
+MARKER_PREFIX: Final = "keystate:"
+PROTECT_SUFFIX: Final = ";protect"
+_MARKER_RE: Final = re.compile(
+    rf"(?:^|(?<= ))keystate:(?:(?P<owner>{NAME_PATTERN})/)?(?P<name>{NAME_PATTERN})"
+    rf"(?P<protect>;protect)?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in a configuration file (1-based line and column)."""
+
+    path: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Privilege:
+    """A Coveo-style privilege: owner, target domain, optional type and target id."""
+
+    owner: str
+    target_domain: str
+    type: str | None = None
+    target_id: str | None = None
+
+    def sort_key(self) -> tuple[str, str, str, str]:
+        return (self.owner, self.target_domain, self.type or "", self.target_id or "")
+
+    def __str__(self) -> str:
+        parts = [self.owner, self.target_domain]
+        if self.type:
+            parts.append(self.type)
+        text = "/".join(parts)
+        return f"{text}[{self.target_id}]" if self.target_id else text
+
+
+FieldValue = None | bool | int | str | datetime | frozenset[str] | frozenset[Privilege]
+Fields = Mapping[str, FieldValue]
+
+
+class Action(Enum):
+    """What a plan does to one key, in execution order."""
+
+    CREATE = "create"
+    ADOPT = "adopt"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    DISABLE = "disable"
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+    @property
+    def order(self) -> int:
+        return _ORDER[self]
+
+
+_SYMBOLS: Final = {
+    Action.CREATE: "+",
+    Action.ADOPT: "~",
+    Action.UPDATE: "~",
+    Action.REPLACE: "+/-",
+    Action.DELETE: "-",
+    Action.DISABLE: "-",
+}
+_ORDER: Final = {a: i for i, a in enumerate(Action)}
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """``adopt:`` selector: ``id:<provider id>`` or ``fingerprint:<sha-256 hex prefix>``."""
+
+    kind: Literal["id", "fingerprint"]
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """Ownership marker: ``keystate:[<owner>/]<name>[;protect]``."""
+
+    name: str
+    owner: str | None = None
+    protect: bool = False
+
+    def render(self) -> str:
+        owner = f"{self.owner}/" if self.owner else ""
+        return f"{MARKER_PREFIX}{owner}{self.name}{PROTECT_SUFFIX if self.protect else ''}"
+
+    def stored_description(self, description: str) -> str:
+        """The description as keystate stores it: the user's text, then the marker."""
+        return f"{description} {self.render()}" if description else self.render()
+
+
+def parse_description(stored: str) -> tuple[str, Marker | None]:
+    """Split a stored description into the user's text and the ownership marker."""
+    match = _MARKER_RE.search(stored)
+    if not match:
+        return stored, None
+    user = stored[: match.start()].rstrip(" ")
+    marker = Marker(
+        name=match.group("name"),
+        owner=match.group("owner"),
+        protect=match.group("protect") is not None,
+    )
+    return user, marker
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """A key as declared in the configuration."""
+
+    account: str
+    name: str
+    description: str = ""
+    fields: Fields = field(default_factory=dict, hash=False)
+    protect: bool = False
+    adopt: Selector | None = None
+    lint_ignore: frozenset[str] = frozenset()
+    location: Location | None = field(default=None, compare=False)
+    field_locations: Mapping[str, Location] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    @property
+    def address(self) -> str:
+        return f"{self.account}/{self.name}"
+
+
+@dataclass(frozen=True)
+class LiveKey:
+    """A key as read from a provider.
+
+    ``ref`` is the public way to name the key (``fingerprint:<hex>`` or ``id:<id>``);
+    ``handle`` is what the provider needs to address it, which for Algolia is the key
+    value itself and therefore a :class:`Secret`. ``value`` is the key's value when the
+    provider reveals it in listings (Algolia does, Coveo masks it).
+    """
+
+    ref: str
+    handle: Secret | str
+    stored_description: str
+    fields: Fields = field(default_factory=dict, hash=False)
+    id: str | None = None
+    value: Secret | None = None
+    fingerprint: str | None = None
+    enabled: bool = True
+    is_credential: bool = False
+    created_at: datetime | None = None
+
+    @property
+    def description(self) -> str:
+        return parse_description(self.stored_description)[0]
+
+    @property
+    def marker(self) -> Marker | None:
+        return parse_description(self.stored_description)[1]

@@ -1,0 +1,316 @@
+"""Algolia's key API over HTTP: JSON <-> model, nothing else (algolia-api.md §1–§5).
+
+* Hosts as the official clients use them: reads (any GET) go to ``{app}-dsn.algolia.net``
+  first, writes to ``{app}.algolia.net``, then the three ``algolianet.com`` fallbacks in
+  an order shuffled once per client.
+* A key is addressed by its value, so the value is a :class:`Secret` handle and never
+  appears in a log line or message; keys are named by SHA-256 fingerprint instead.
+* ``PUT`` replaces the whole key: every update sends every field.
+* ``validity`` is a lifetime on write and the *remaining* seconds on read, so expiry is
+  carried as an absolute time and compared with a tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Final
+from urllib.parse import quote
+
+import httpx
+
+from keystate import __version__
+from keystate.errors import NotFoundError, ProviderError, UsageError
+from keystate.kinds import canonical_query
+from keystate.model import FieldValue, KeySpec, LiveKey
+from keystate.providers.algolia.schema import ACL_DOCS, ACLS, SCHEMA
+from keystate.providers.base import AccountConfig, ConnectOptions, CreatedKey, Grant
+from keystate.providers.http import ApiError, Host, HostPool, HttpClient, HttpPolicy, response_json
+from keystate.secrets import Secret, fingerprint
+
+FINGERPRINT_SHOWN: Final = 16
+ALGOLIA_POLICY: Final = HttpPolicy(connect_timeout=2.0, read_timeout=5.0, write_timeout=30.0)
+
+
+def key_ref(value: str) -> str:
+    return f"fingerprint:{fingerprint(value)[:FINGERPRINT_SHOWN]}"
+
+
+def default_hosts(app_id: str, rng: random.Random) -> HostPool:
+    fallbacks = [Host(f"https://{app_id}-{i}.algolianet.com") for i in (1, 2, 3)]
+    rng.shuffle(fallbacks)
+    read = [Host(f"https://{app_id}-dsn.algolia.net"), *fallbacks]
+    write = [Host(f"https://{app_id}.algolia.net"), *fallbacks]
+    return HostPool(read, write)
+
+
+def parse_error(response: httpx.Response) -> ApiError:
+    request_id = response.headers.get("correlation-id")
+    try:
+        body = response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        return ApiError(f"non-JSON error body ({kind})", request_id)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return ApiError(body["message"], request_id)
+    return ApiError("error body without a message", request_id)
+
+
+class AlgoliaProvider:
+    """One Algolia application."""
+
+    schema = SCHEMA
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        http: HttpClient,
+        admin_key: Secret,
+        credential_source: str,
+    ) -> None:
+        self.account = account
+        self.http = http
+        self.admin_key = admin_key
+        self.credential_source = credential_source
+
+    # -- reading ---------------------------------------------------------------------
+    async def list_keys(self) -> list[LiveKey]:
+        response = await self._call("GET", "/1/keys", what="list keys")
+        now = datetime.now(UTC)
+        body = response_json(response, self.account.name, "list keys")
+        if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
+            raise self._bad("list keys", "no 'keys' list in the response")
+        return [
+            self._live(item, now, f"list keys (entry {i + 1})")
+            for i, item in enumerate(body["keys"])
+        ]
+
+    async def read_key(self, key: LiveKey) -> LiveKey | None:
+        what = f"read key {key.ref}"
+        try:
+            response = await self._call("GET", self._path(key), what=what)
+        except NotFoundError:
+            return None
+        body = response_json(response, self.account.name, what)
+        return self._live(body, datetime.now(UTC), what)
+
+    def _live(self, item: object, now: datetime, what: str) -> LiveKey:
+        if not isinstance(item, dict):
+            raise self._bad(what, "a key is not a JSON object")
+        value = item.get("value")
+        if not isinstance(value, str) or not value:
+            raise self._bad(what, "a key has no 'value'")
+        secret = Secret(value)
+        validity = _int(item, "validity", self, what)
+        created = item.get("createdAt")
+        created_at = (
+            datetime.fromtimestamp(created, UTC)
+            if isinstance(created, (int, float)) and not isinstance(created, bool)
+            else None
+        )
+        fields: dict[str, FieldValue] = {
+            "acl": _strings(item, "acl", self, what),
+            "indexes": _strings(item, "indexes", self, what),
+            "referers": _strings(item, "referers", self, what),
+            "max_hits_per_query": _int(item, "maxHitsPerQuery", self, what),
+            "max_queries_per_ip_per_hour": _int(item, "maxQueriesPerIPPerHour", self, what),
+            "query_parameters": canonical_query(_str(item, "queryParameters", self, what)),
+            "expires_at": now + timedelta(seconds=validity) if validity > 0 else None,
+        }
+        digest = fingerprint(value)
+        return LiveKey(
+            ref=key_ref(value),
+            handle=secret,
+            stored_description=_str(item, "description", self, what),
+            fields=fields,
+            value=secret,
+            fingerprint=digest,
+            is_credential=secret == self.admin_key,
+            created_at=created_at,
+        )
+
+    # -- writing ---------------------------------------------------------------------
+    async def create(self, spec: KeySpec, stored_description: str) -> CreatedKey:
+        body = self._body(spec, stored_description)
+        response = await self._call(
+            "POST",
+            "/1/keys",
+            what=f"create {spec.address}",
+            write=True,
+            idempotent=False,
+            json=body,
+        )
+        reply = response_json(response, self.account.name, f"create {spec.address}")
+        if not isinstance(reply, dict) or not isinstance(reply.get("key"), str):
+            raise self._bad(f"create {spec.address}", "no 'key' in the response")
+        value = Secret(reply["key"])
+        created_at = _timestamp(reply.get("createdAt")) or datetime.now(UTC)
+        fields = dict(spec.fields)
+        live = LiveKey(
+            ref=key_ref(value.reveal()),
+            handle=value,
+            stored_description=stored_description,
+            fields=fields,
+            value=value,
+            fingerprint=value.fingerprint,
+            created_at=created_at,
+        )
+        return CreatedKey(live=live, value=value, created_at=created_at)
+
+    async def update(self, live: LiveKey, spec: KeySpec, stored_description: str) -> None:
+        await self._call(
+            "PUT",
+            self._path(live),
+            what=f"update {spec.address} ({live.ref})",
+            write=True,
+            json=self._body(spec, stored_description),
+        )
+
+    async def delete(self, live: LiveKey) -> None:
+        try:
+            await self._call("DELETE", self._path(live), what=f"delete {live.ref}", write=True)
+        except NotFoundError:
+            return  # already gone: the goal is reached
+
+    async def disable(self, live: LiveKey) -> None:
+        raise UsageError("Algolia keys cannot be disabled; use removal: delete")
+
+    async def grants(self) -> list[Grant]:
+        return [Grant(acl, ACL_DOCS.get(acl, "")) for acl in ACLS]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # -- helpers ---------------------------------------------------------------------
+    def _path(self, key: LiveKey) -> str:
+        handle = key.handle
+        value = handle.reveal() if isinstance(handle, Secret) else handle
+        return "/1/keys/" + quote(value, safe="")
+
+    def _body(self, spec: KeySpec, stored_description: str) -> dict[str, object]:
+        f = spec.fields
+        expires = f.get("expires_at")
+        validity = 0
+        if isinstance(expires, datetime):
+            validity = max(1, math.ceil((expires - datetime.now(UTC)).total_seconds()))
+        return {
+            "acl": sorted(_set(f.get("acl"))),
+            "description": stored_description,
+            "indexes": sorted(_set(f.get("indexes"))),
+            "referers": sorted(_set(f.get("referers"))),
+            "maxHitsPerQuery": f.get("max_hits_per_query") or 0,
+            "maxQueriesPerIPPerHour": f.get("max_queries_per_ip_per_hour") or 0,
+            "queryParameters": f.get("query_parameters") or "",
+            "validity": validity,
+        }
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        write: bool = False,
+        idempotent: bool = True,
+        json: object = None,
+    ) -> httpx.Response:
+        return await self.http.request(
+            method, path, what=what, write=write, idempotent=idempotent, json=json
+        )
+
+    def _bad(self, what: str, detail: str) -> ProviderError:
+        return ProviderError(
+            f"{what}: unexpected answer from Algolia: {detail}", account=self.account.name
+        )
+
+
+def _set(value: FieldValue) -> frozenset[str]:
+    if isinstance(value, frozenset):
+        return frozenset(str(v) for v in value)
+    return frozenset()
+
+
+def _strings(
+    item: Mapping[str, object], name: str, p: AlgoliaProvider, what: str
+) -> frozenset[str]:
+    raw = item.get(name)
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+        raise p._bad(what, f"'{name}' is not a list of strings")
+    return frozenset(raw)
+
+
+def _int(item: Mapping[str, object], name: str, p: AlgoliaProvider, what: str) -> int:
+    raw = item.get(name, 0)
+    if raw is None:
+        return 0
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise p._bad(what, f"'{name}' is not a non-negative integer")
+    return raw
+
+
+def _str(item: Mapping[str, object], name: str, p: AlgoliaProvider, what: str) -> str:
+    raw = item.get(name, "")
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise p._bad(what, f"'{name}' is not a string")
+    return raw
+
+
+def _timestamp(raw: object) -> datetime | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.fromisoformat(raw).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def connect(account: AccountConfig, options: ConnectOptions) -> AlgoliaProvider:
+    policy = ALGOLIA_POLICY.with_overrides(account.timeout, account.max_attempts)
+    transport: httpx.AsyncBaseTransport | None = None
+    sandbox = account.path("sandbox")
+    rng = random.Random()
+    if sandbox is not None:
+        from keystate.emulators.algolia import AlgoliaEmulator
+        from keystate.providers.sandbox import SandboxTransport
+
+        emulator = AlgoliaEmulator(sandbox)
+        transport = SandboxTransport(emulator)
+        app_id = emulator.app_id
+        admin_key = Secret(emulator.admin_key)
+        source = f"sandbox {sandbox}"
+    else:
+        app_id = account.text("application_id") or ""
+        credential = account.secret("api_key")
+        assert credential is not None, "config guarantees api_key without sandbox"
+        admin_key = credential.secret
+        source = credential.source
+    hosts = account.urls("hosts")
+    pool = (
+        HostPool([Host(h) for h in hosts], [Host(h) for h in hosts])
+        if hosts
+        else default_hosts(app_id, rng)
+    )
+    headers = {
+        "x-algolia-application-id": app_id,
+        "x-algolia-api-key": admin_key.reveal(),
+        "content-type": "application/json",
+        "user-agent": options.user_agent or f"keystate/{__version__}",
+    }
+    http = HttpClient(
+        account=account.name,
+        service="Algolia",
+        pool=pool,
+        policy=policy,
+        headers=headers,
+        parse_error=parse_error,
+        transport=transport,
+        rng=rng,
+        auth_hint=f"check the admin API key from {source} and the application id",
+    )
+    return AlgoliaProvider(account, http, admin_key, source)

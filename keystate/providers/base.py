@@ -1,0 +1,264 @@
+"""The provider contract: what a provider declares (schema) and what it does (I/O).
+
+A provider module is split in two so that ``keystate --help`` and ``validate`` never
+import the HTTP stack:
+
+* ``keystate.providers.<name>.schema`` exports ``SCHEMA``, a :class:`ProviderSchema`:
+  connection settings and key fields, declaratively. The configuration loader, the
+  diff and the renderers interpret it; none of them knows a provider by name.
+* ``keystate.providers.<name>.api`` exports ``connect(account, options)``, which returns
+  a :class:`Provider`: list the live keys, create/update/delete/disable one, read one
+  back. It is the only code that knows HTTP paths and JSON shapes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from types import ModuleType
+from typing import Protocol
+
+from keystate.errors import UsageError
+from keystate.model import FieldValue, KeySpec, LiveKey, Location
+from keystate.secrets import Secret
+
+PROVIDERS: dict[str, str] = {
+    "algolia": "keystate.providers.algolia",
+}
+
+
+class Kind(Enum):
+    """How a key field is written in YAML, normalised, compared and shown."""
+
+    TEXT = "text"  # a string
+    INT = "int"  # a non-negative integer
+    BOOL = "bool"
+    STRING_SET = "string_set"  # a YAML list, compared as a set
+    TIMESTAMP = "timestamp"  # RFC 3339 with an offset; compared with a tolerance
+    QUERY = "query"  # a mapping or a query string; compared in canonical form
+    PRIVILEGES = "privileges"  # a list of {owner, target_domain, type?, target_id?}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One provider field of a key."""
+
+    name: str
+    kind: Kind
+    doc: str
+    default: FieldValue = None
+    required: bool = False
+    create_only: bool = False
+    choices: tuple[str, ...] = ()
+    non_empty: bool = False
+    maximum: int | None = None
+    max_length: int | None = None
+    tolerance: timedelta = timedelta(0)
+    # Provider rule on the normalised value; returns one message per problem.
+    check: Callable[[FieldValue], list[str]] | None = None
+    # Shown in the JSON schema and docs, e.g. "products_*".
+    example: str | None = None
+
+
+class SettingKind(Enum):
+    TEXT = "text"
+    SECRET = "secret"  # may also be given as <name>_file
+    URL = "url"
+    URLS = "urls"
+    PATH = "path"
+    CHOICE = "choice"
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One connection setting of an account."""
+
+    name: str
+    kind: SettingKind
+    doc: str
+    required: bool = False
+    required_unless: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    default: str | None = None
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderSchema:
+    """Everything the core needs to know about a provider without doing I/O."""
+
+    name: str
+    title: str
+    settings: tuple[SettingSpec, ...]
+    fields: tuple[FieldSpec, ...]
+    selector_kinds: tuple[str, ...]
+    removal_policies: tuple[str, ...] = ("delete",)
+    description_max: int | None = None
+    # Whether reads may lag behind writes; apply then waits (bounded) after each write.
+    eventually_consistent: bool = False
+    # Grants offered offline by `keystate privileges` when no live catalogue exists.
+    static_grants: tuple[str, ...] = ()
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def defaults(self) -> dict[str, FieldValue]:
+        return {f.name: f.default for f in self.fields}
+
+
+@dataclass(frozen=True)
+class SecretSetting:
+    """A credential from the configuration, with where it came from (for messages)."""
+
+    secret: Secret
+    source: str  # "${VAR}", "file:<path>" or "literal"
+
+
+SettingValue = str | tuple[str, ...] | Path | SecretSetting | None
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One account: its provider, connection settings and HTTP tuning."""
+
+    name: str
+    provider: str
+    settings: Mapping[str, SettingValue]
+    removal: str = "delete"
+    timeout: float | None = None
+    max_attempts: int | None = None
+    wait_timeout: float | None = None
+    location: Location | None = field(default=None, compare=False)
+
+    def text(self, name: str) -> str | None:
+        value = self.settings.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise TypeError(f"setting {name} is not text")
+        return value
+
+    def secret(self, name: str) -> SecretSetting | None:
+        value = self.settings.get(name)
+        if value is None or isinstance(value, SecretSetting):
+            return value
+        raise TypeError(f"setting {name} is not a secret")
+
+    def path(self, name: str) -> Path | None:
+        value = self.settings.get(name)
+        if value is None or isinstance(value, Path):
+            return value
+        raise TypeError(f"setting {name} is not a path")
+
+    def urls(self, name: str) -> tuple[str, ...]:
+        value = self.settings.get(name)
+        if value is None:
+            return ()
+        if isinstance(value, tuple):
+            return value
+        raise TypeError(f"setting {name} is not a list of URLs")
+
+    def describe(self) -> dict[str, str | list[str]]:
+        """Connection settings for plan files: secrets replaced by where they came from."""
+        out: dict[str, str | list[str]] = {"provider": self.provider}
+        for key, value in sorted(self.settings.items()):
+            if value is None:
+                continue
+            if isinstance(value, SecretSetting):
+                out[key] = value.source
+            elif isinstance(value, tuple):
+                out[key] = list(value)
+            else:
+                out[key] = str(value)
+        return out
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A key a provider just created, with the value shown this once."""
+
+    live: LiveKey
+    value: Secret
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Something that can be granted to a key (an ACL or a privilege), for display."""
+
+    name: str
+    detail: str = ""
+
+
+class Provider(Protocol):
+    """A connection to one account. All methods may raise ProviderError."""
+
+    schema: ProviderSchema
+    account: AccountConfig
+
+    async def list_keys(self) -> list[LiveKey]: ...
+
+    async def read_key(self, key: LiveKey) -> LiveKey | None:
+        """Read one key back (None when it does not exist, or not yet)."""
+        ...
+
+    async def create(self, spec: KeySpec, stored_description: str) -> CreatedKey: ...
+
+    async def update(self, live: LiveKey, spec: KeySpec, stored_description: str) -> None: ...
+
+    async def delete(self, live: LiveKey) -> None: ...
+
+    async def disable(self, live: LiveKey) -> None: ...
+
+    async def grants(self) -> list[Grant]:
+        """What can be granted to a key in this account."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def provider_module(name: str, part: str) -> ModuleType:
+    try:
+        base = PROVIDERS[name]
+    except KeyError:
+        raise UsageError(f"unknown provider {name!r}") from None
+    return importlib.import_module(f"{base}.{part}")
+
+
+def schema_for(name: str) -> ProviderSchema:
+    schema = provider_module(name, "schema").SCHEMA
+    assert isinstance(schema, ProviderSchema)
+    return schema
+
+
+def known_providers() -> tuple[str, ...]:
+    return tuple(PROVIDERS)
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """Run-wide options a provider connection needs."""
+
+    verbose: bool = False
+    user_agent: str = ""
+
+
+class ConnectFn(Protocol):
+    def __call__(self, account: AccountConfig, options: ConnectOptions) -> Provider: ...
+
+
+def connect(account: AccountConfig, options: ConnectOptions) -> Provider:
+    fn: ConnectFn = provider_module(account.provider, "api").connect
+    return fn(account, options)

@@ -1,0 +1,310 @@
+"""The one HTTP policy every provider uses (DESIGN §6).
+
+* Timeouts on every request.
+* Retries with exponential backoff and full jitter on 429, 5xx, timeouts and connection
+  errors; ``Retry-After`` honoured (capped); a bounded number of attempts.
+* Host fallback: a :class:`HostPool` orders the hosts for reads and writes and keeps a
+  host that failed at the network level (or with a 5xx) out of rotation for a while, the
+  way Algolia's official clients do. A single-host provider simply has one host.
+* Writes that are not idempotent (creates) are never retried blindly: a failure after
+  the request may have reached the server (timeout, dropped connection, 5xx) raises
+  :class:`AmbiguousWriteError`, so the caller can look before trying again. A failure
+  before anything was sent (connection refused, DNS, 429) is retried as usual.
+
+Log lines name the operation, never the URL path (Algolia puts key values in paths),
+and never a header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import httpx
+
+from keystate.errors import AmbiguousWriteError, NotFoundError, ProviderError
+
+log = logging.getLogger("keystate.http")
+
+RETRYABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
+HOST_DOWN_SECONDS: Final = 300.0
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    connect_timeout: float = 2.0
+    read_timeout: float = 5.0
+    write_timeout: float = 30.0
+    max_attempts: int = 5
+    backoff_base: float = 0.25
+    backoff_cap: float = 8.0
+    max_retry_after: float = 60.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        return rng.uniform(0, min(self.backoff_cap, self.backoff_base * (2**attempt)))
+
+    def with_overrides(self, timeout: float | None, max_attempts: int | None) -> HttpPolicy:
+        policy = self
+        if timeout is not None:
+            policy = HttpPolicy(
+                connect_timeout=min(policy.connect_timeout, timeout),
+                read_timeout=timeout,
+                write_timeout=timeout,
+                max_attempts=policy.max_attempts,
+                backoff_base=policy.backoff_base,
+                backoff_cap=policy.backoff_cap,
+                max_retry_after=policy.max_retry_after,
+            )
+        if max_attempts is not None:
+            policy = HttpPolicy(
+                connect_timeout=policy.connect_timeout,
+                read_timeout=policy.read_timeout,
+                write_timeout=policy.write_timeout,
+                max_attempts=max_attempts,
+                backoff_base=policy.backoff_base,
+                backoff_cap=policy.backoff_cap,
+                max_retry_after=policy.max_retry_after,
+            )
+        return policy
+
+
+@dataclass
+class Host:
+    url: str
+    down_until: float = 0.0
+    timeouts: int = 0
+
+    def is_up(self, now: float) -> bool:
+        return now >= self.down_until
+
+
+@dataclass
+class HostPool:
+    """Hosts for reads and for writes, each list in the order to try them."""
+
+    read: Sequence[Host]
+    write: Sequence[Host]
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    @classmethod
+    def single(cls, url: str) -> HostPool:
+        host = Host(url)
+        return cls([host], [host])
+
+    def candidates(self, for_write: bool) -> list[Host]:
+        """Up hosts first, in order; then the down ones (better than giving up)."""
+        hosts = list(self.write if for_write else self.read)
+        now = self.clock()
+        up = [h for h in hosts if h.is_up(now)]
+        return up + [h for h in hosts if not h.is_up(now)]
+
+    def mark_down(self, host: Host) -> None:
+        host.down_until = self.clock() + HOST_DOWN_SECONDS
+
+
+@dataclass(frozen=True)
+class ApiError:
+    """What a provider makes of an error response body."""
+
+    message: str
+    request_id: str | None = None
+
+
+ErrorParser = Callable[[httpx.Response], ApiError]
+
+
+def retry_after(response: httpx.Response, cap: float) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped."""
+    raw = response.headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, min(seconds, cap))
+
+
+class HttpClient:
+    """Sends requests for one account under the shared policy."""
+
+    def __init__(
+        self,
+        *,
+        account: str,
+        service: str,
+        pool: HostPool,
+        policy: HttpPolicy,
+        headers: Mapping[str, str],
+        parse_error: ErrorParser,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        auth_hint: str = "",
+    ) -> None:
+        self.account = account
+        self.service = service
+        self.pool = pool
+        self.policy = policy
+        self.parse_error = parse_error
+        self.auth_hint = auth_hint
+        self.rng = rng or random.Random()
+        self._sleep = sleep or asyncio.sleep
+        timeout = httpx.Timeout(
+            connect=policy.connect_timeout,
+            read=policy.read_timeout,
+            write=policy.write_timeout,
+            pool=policy.read_timeout,
+        )
+        self.client = httpx.AsyncClient(
+            headers=dict(headers),
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            follow_redirects=False,
+            verify=True,
+            trust_env=False,
+        )
+        self.requests_sent = 0
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        write: bool = False,
+        idempotent: bool = True,
+        json: object = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send with retries. ``what`` names the operation in logs and errors."""
+        last = "no attempt made"
+        attempt = 0
+        while attempt < self.policy.max_attempts:
+            for host in self.pool.candidates(write):
+                if attempt >= self.policy.max_attempts:
+                    break
+                attempt += 1
+                outcome = await self._attempt(host, method, path, what, idempotent, json, params)
+                if isinstance(outcome, httpx.Response):
+                    return outcome
+                last, delay, next_host = outcome
+                if attempt < self.policy.max_attempts:
+                    await self._pause(delay, attempt, what, last)
+                if not next_host:
+                    break
+        raise ProviderError(
+            f"{what}: gave up after {attempt} attempt{'s' if attempt != 1 else ''} ({last})",
+            account=self.account,
+            retryable=True,
+        )
+
+    async def _pause(self, delay: float | None, attempt: int, what: str, last: str) -> None:
+        wait = delay if delay is not None else self.policy.backoff(attempt - 1, self.rng)
+        log.info("%s: %s: %s; retrying in %.2fs", self.account, what, last, wait)
+        await self._sleep(wait)
+
+    async def _attempt(
+        self,
+        host: Host,
+        method: str,
+        path: str,
+        what: str,
+        idempotent: bool,
+        json: object,
+        params: Mapping[str, str] | None,
+    ) -> httpx.Response | tuple[str, float | None, bool]:
+        """One try. Returns the response, or (reason, delay, move to next host)."""
+        started = time.monotonic()
+        self.requests_sent += 1
+        try:
+            response = await self.client.request(method, host.url + path, json=json, params=params)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing reached the server: safe to retry anything, on another host.
+            self.pool.mark_down(host)
+            return f"cannot connect to {_hostname(host)} ({type(exc).__name__})", None, True
+        except httpx.TimeoutException:
+            host.timeouts += 1
+            self._ambiguous(idempotent, what, f"timed out waiting for {_hostname(host)}")
+            return f"timed out waiting for {_hostname(host)}", None, True
+        except httpx.TransportError as exc:
+            self.pool.mark_down(host)
+            reason = f"connection to {_hostname(host)} failed ({type(exc).__name__})"
+            self._ambiguous(idempotent, what, reason)
+            return reason, None, True
+        elapsed = (time.monotonic() - started) * 1000
+        log.debug("%s: %s -> %d (%.0f ms)", self.account, what, response.status_code, elapsed)
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        if status == 429:
+            delay = retry_after(response, self.policy.max_retry_after)
+            return "rate limited (429)", delay, False
+        if status >= 500 or status < 200 or 300 <= status < 400:
+            self.pool.mark_down(host)
+            error = self._safe_error(response)
+            reason = f"{self.service} answered {status}: {error.message}"
+            self._ambiguous(idempotent, what, reason, error.request_id)
+            return reason, None, True
+        raise self._client_error(response, what)
+
+    def _ambiguous(
+        self, idempotent: bool, what: str, reason: str, request_id: str | None = None
+    ) -> None:
+        if not idempotent:
+            raise AmbiguousWriteError(
+                f"{what}: {reason}; the write may or may not have happened",
+                account=self.account,
+                request_id=request_id,
+            )
+
+    def _safe_error(self, response: httpx.Response) -> ApiError:
+        try:
+            return self.parse_error(response)
+        except Exception:  # a broken error body must not hide the status
+            return ApiError(f"HTTP {response.status_code}")
+
+    def _client_error(self, response: httpx.Response, what: str) -> ProviderError:
+        error = self._safe_error(response)
+        cls = NotFoundError if response.status_code == 404 else ProviderError
+        hint = (
+            f" ({self.auth_hint})" if response.status_code in (401, 403) and self.auth_hint else ""
+        )
+        return cls(
+            f"{what}: {self.service} answered {response.status_code}: {error.message}{hint}",
+            account=self.account,
+            status=response.status_code,
+            request_id=error.request_id,
+        )
+
+
+def _hostname(host: Host) -> str:
+    return httpx.URL(host.url).host or host.url
+
+
+def response_json(response: httpx.Response, account: str, what: str) -> object:
+    """Parse a JSON body, turning garbage into a clear ProviderError."""
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "unknown content type")
+        raise ProviderError(
+            f"{what}: expected JSON, got {kind} ({len(response.content)} bytes)",
+            account=account,
+        ) from None

@@ -1,0 +1,200 @@
+"""``--format text``: a plan that reads like Terraform's.
+
+A legend of the symbols used, one block per changed key headed
+``# <account>/<name> will be ...``, changed fields as ``before -> after`` (members of
+sets and query strings one per line), a footer with the counts, and the unmanaged keys
+counted (listed with ``--show-unmanaged``). Keys without changes are counted, not shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from keystate import kinds
+from keystate.diff import DESCRIPTION, PROTECT, AccountDiff, Change, FieldChange
+from keystate.model import Action, FieldValue, KeySpec, LiveKey
+from keystate.plan import Plan
+from keystate.providers.base import ProviderSchema
+from keystate.render import RenderOptions
+
+_HEADINGS = {
+    Action.CREATE: "will be created",
+    Action.ADOPT: "will be adopted (brought under management; its value does not change)",
+    Action.UPDATE: "will be updated in-place",
+    Action.REPLACE: "must be replaced",
+    Action.DELETE: "will be deleted",
+    Action.DISABLE: "will be disabled",
+}
+_LEGEND = {
+    Action.CREATE: "create",
+    Action.ADOPT: "adopt (update in-place, bringing an existing key under management)",
+    Action.UPDATE: "update in-place",
+    Action.REPLACE: "create replacement and then delete (the key value changes)",
+    Action.DELETE: "delete",
+    Action.DISABLE: "disable",
+}
+_COLORS = {"+": "green", "~": "yellow", "-": "red", "+/-": "magenta"}
+
+Style = Callable[[str, str], str]
+
+
+def _styler(color: bool) -> Style:
+    if not color:
+        return lambda text, _symbol: text
+    return lambda text, symbol: click.style(text, fg=_COLORS.get(symbol))
+
+
+def render(plan: Plan, options: RenderOptions) -> str:
+    style = _styler(options.color)
+    lines: list[str] = []
+    changes = list(plan.changes)
+    if changes:
+        lines += _legend(changes, style)
+        lines += ["", "keystate will perform the following actions:", ""]
+        for account in plan.accounts:
+            for change in account.changes:
+                lines += _block(account.schema, change, style)
+                lines.append("")
+    lines += _footer(plan)
+    for account in plan.accounts:
+        lines += _unmanaged(account, options.show_unmanaged)
+    if plan.refusals:
+        lines.append("")
+        lines += [f"Refused: {reason}" for reason in plan.refusals]
+    return "\n".join(lines) + "\n"
+
+
+def _legend(changes: list[Change], style: Style) -> list[str]:
+    used = sorted({c.action for c in changes}, key=lambda a: a.order)
+    lines = ["Key actions are indicated with the following symbols:"]
+    for action in used:
+        symbol = action.symbol
+        lines.append(f"{style(symbol.rjust(5), symbol)} {_LEGEND[action]}")
+    return lines
+
+
+def _block(schema: ProviderSchema, change: Change, style: Style) -> list[str]:
+    symbol = change.action.symbol
+    lines = [f"  # {change.address} {_HEADINGS[change.action]}"]
+    if change.note:
+        lines.append(f"  # ({change.note})")
+    lines.append(f'{style(symbol.rjust(3), symbol)} key "{change.address}" {{')
+    if change.live is not None:
+        lines.append(f"        ref = {change.live.ref}")
+    if change.action is Action.CREATE and change.desired is not None:
+        lines += _all_fields(schema, change.desired, "+", style)
+    elif change.action in (Action.DELETE, Action.DISABLE) and change.live is not None:
+        lines += _live_fields(schema, change.live, "-", style)
+    else:
+        lines += _changed_fields(change, style)
+        shown = len(change.fields)
+        hidden = len(schema.fields) + 2 - shown
+        if hidden > 0:
+            lines.append(
+                f"        # ({hidden} unchanged attribute{'s' if hidden != 1 else ''} hidden)"
+            )
+    lines.append("    }")
+    if change.action is Action.REPLACE:
+        lines.append(
+            f"  Warning: replacing {change.address} creates a NEW KEY VALUE; the old value stops "
+            "working once the new one is delivered."
+        )
+    return lines
+
+
+def _row(symbol: str, name: str, value: str, width: int, style: Style) -> str:
+    return f"      {style(symbol, symbol)} {name.ljust(width)} = {value}"
+
+
+def _all_fields(schema: ProviderSchema, spec: KeySpec, symbol: str, style: Style) -> list[str]:
+    values: list[tuple[str, FieldValue]] = []
+    if spec.description:
+        values.append((DESCRIPTION, spec.description))
+    if spec.protect:
+        values.append((PROTECT, True))
+    for fspec in schema.fields:
+        value = spec.fields.get(fspec.name, fspec.default)
+        if not kinds.is_default(fspec, value):
+            values.append((fspec.name, value))
+    return _rows(values, symbol, style)
+
+
+def _live_fields(schema: ProviderSchema, key: LiveKey, symbol: str, style: Style) -> list[str]:
+    values: list[tuple[str, FieldValue]] = []
+    if key.description:
+        values.append((DESCRIPTION, key.description))
+    for fspec in schema.fields:
+        value = key.fields.get(fspec.name, fspec.default)
+        if not kinds.is_default(fspec, value):
+            values.append((fspec.name, value))
+    return _rows(values, symbol, style)
+
+
+def _rows(values: list[tuple[str, FieldValue]], symbol: str, style: Style) -> list[str]:
+    width = max((len(name) for name, _ in values), default=0)
+    return [_row(symbol, name, kinds.to_text(value), width, style) for name, value in values]
+
+
+def _changed_fields(change: Change, style: Style) -> list[str]:
+    width = max((len(f.name) for f in change.fields), default=0)
+    lines: list[str] = []
+    for fc in sorted(change.fields, key=lambda f: f.name):
+        lines += _field_change(fc, width, style)
+    return lines
+
+
+def _field_change(fc: FieldChange, width: int, style: Style) -> list[str]:
+    suffix = " # forces replacement" if fc.forces_replacement else ""
+    if fc.members:
+        is_map = fc.name == "query_parameters"
+        lines = [_row("~", fc.name, "{" if is_map else "[", width, style)]
+        for symbol, text in fc.members:
+            lines.append(f"          {style(symbol, symbol)} {text}")
+        kept = _unchanged_members(fc)
+        if kept:
+            lines.append(
+                f"            # ({kept} unchanged element{'s' if kept != 1 else ''} hidden)"
+            )
+        lines.append(f"        {'}' if is_map else ']'}{suffix}")
+        return lines
+    before, after = kinds.to_text(fc.before), kinds.to_text(fc.after)
+    return [_row("~", fc.name, f"{before} -> {after}{suffix}", width, style)]
+
+
+def _unchanged_members(fc: FieldChange) -> int:
+    if isinstance(fc.before, frozenset) and isinstance(fc.after, frozenset):
+        return len(fc.before & fc.after)
+    return 0
+
+
+def _footer(plan: Plan) -> list[str]:
+    if not plan.has_changes:
+        return ["No changes. Live keys match the configuration."]
+    c = plan.counts()
+    removal = f"{c['delete']} to delete"
+    if c["disable"]:
+        removal += f", {c['disable']} to disable"
+    return [
+        f"Plan: {c['create']} to create, {c['update']} to update, {c['adopt']} to adopt, "
+        f"{c['replace']} to replace, {removal}."
+    ]
+
+
+def _unmanaged(account: AccountDiff, show: bool) -> list[str]:
+    keys = account.unmanaged
+    if not keys:
+        return []
+    n = len(keys)
+    lines = [
+        f"{account.account.name}: {n} unmanaged key{'s' if n != 1 else ''} "
+        f"(never changed by keystate{'' if show else '; --show-unmanaged lists them'})."
+    ]
+    if show:
+        first = account.schema.fields[0]
+        for key in sorted(keys, key=lambda k: k.ref):
+            grants = kinds.to_text(key.fields.get(first.name, first.default))
+            description = f"  {key.description!r}" if key.description else ""
+            lines.append(f"    {key.ref}  {first.name} = {grants}{description}")
+    return lines

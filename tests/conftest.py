@@ -1,0 +1,124 @@
+"""Shared fixtures: emulators on 127.0.0.1, configuration files, and the CLI runner."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from keystate.cli import cli
+from keystate.emulators.algolia import AlgoliaEmulator
+from keystate.emulators.faults import FaultSpec, Knobs
+from keystate.emulators.http import RunningServer, start_in_thread
+
+APP_ID = "KSTESTAPP1"
+ADMIN_KEY = "ad0000000000000000000000000000ad"  # canary: must never appear in any output
+
+
+@dataclass
+class Algolia:
+    emulator: AlgoliaEmulator
+    server: RunningServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def requests(self) -> int:
+        return self.server.counters.total
+
+
+@pytest.fixture
+def algolia() -> Iterator[Algolia]:
+    """An Algolia emulator on a free loopback port, no faults."""
+    emulator = AlgoliaEmulator(app_id=APP_ID, admin_key=ADMIN_KEY)
+    with start_in_thread(emulator, Knobs()) as server:
+        yield Algolia(emulator, server)
+
+
+@pytest.fixture
+def algolia_factory() -> Iterator[Callable[..., Algolia]]:
+    """``algolia_factory(faults="500=0.3", seed=1, propagation_delay_ms=0, ...)``."""
+    running: list[RunningServer] = []
+
+    def make(
+        faults: str = "",
+        seed: int | None = 1,
+        propagation_delay_ms: float = 0,
+        latency_ms: float = 0,
+        retry_after: float = 0.0,
+        timeout_hold_s: float = 2.0,
+        **kwargs: object,
+    ) -> Algolia:
+        emulator = AlgoliaEmulator(
+            app_id=APP_ID,
+            admin_key=ADMIN_KEY,
+            propagation_delay_ms=propagation_delay_ms,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        knobs = Knobs(
+            latency_ms=latency_ms,
+            faults=FaultSpec.parse(faults),
+            fault_seed=seed,
+            retry_after=retry_after,
+            timeout_hold_s=timeout_hold_s,
+        )
+        server = start_in_thread(emulator, knobs)
+        running.append(server)
+        return Algolia(emulator, server)
+
+    yield make
+    for server in running:
+        server.stop()
+
+
+def algolia_account(url: str, name: str = "algolia-prod", extra: str = "") -> str:
+    """YAML for an account pointing at an emulator, credentials from the environment."""
+    return (
+        f"  {name}:\n"
+        "    provider: algolia\n"
+        "    application_id: ${ALGOLIA_APPLICATION_ID}\n"
+        "    api_key: ${ALGOLIA_ADMIN_API_KEY}\n"
+        f'    hosts: ["{url}"]\n'
+        "    timeout: 2\n"
+        "    wait_timeout: 5\n"
+        f"{extra}"
+    )
+
+
+CREDENTIALS = {"ALGOLIA_APPLICATION_ID": APP_ID, "ALGOLIA_ADMIN_API_KEY": ADMIN_KEY}
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Run the CLI in-process: ``run("plan", "-c", path, env={...})``."""
+
+    def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+        merged = dict(CREDENTIALS)
+        merged.update(env or {})
+        for key, value in merged.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+        runner = CliRunner()
+        return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    def write_file(text: str, name: str = "keystate.yaml") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write_file
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("NO_COLOR", "1")
