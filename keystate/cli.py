@@ -46,7 +46,7 @@ FORMATS = ("text", "json")
 class KeystateGroup(click.Group):
     """Maps every failure to keystate's exit codes, with one clear message, no traceback."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

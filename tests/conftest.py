@@ -122,3 +122,18 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("NO_COLOR", "1")
+
+
+def official_client(url: str, api_key: str = ADMIN_KEY) -> object:
+    """Algolia's official Python client, pointed at an emulator URL."""
+    from urllib.parse import urlsplit
+
+    from algoliasearch.http.hosts import Host, HostsCollection
+    from algoliasearch.search.client import SearchClientSync
+    from algoliasearch.search.config import SearchConfig
+
+    parts = urlsplit(url)
+    config = SearchConfig(APP_ID, api_key)
+    config.hosts = HostsCollection([Host(parts.hostname, scheme="http", port=parts.port)])
+    config.proxies = {}
+    return SearchClientSync.create_with_config(config)

@@ -1,0 +1,163 @@
+"""Fault-injection knobs shared by every emulator server.
+
+A :class:`Knobs` value configures one server: a fixed latency added before every
+response, a :class:`FaultSpec` (the rate of each fault kind), the seed of the fault
+draws and the parameters of the ``429`` and ``timeout`` faults.
+
+Fault semantics (the server in :mod:`keystate.emulators.http` acts them out once the
+whole request has been read, after the latency):
+
+``429`` / ``429-no-retry-after``
+    The request is **not processed**; the app's ``fault_response(429, …)`` is sent, with a
+    ``Retry-After`` header for ``429`` and without one for ``429-no-retry-after``.
+``500`` / ``503``
+    Not processed; the app's ``fault_response(status, None)`` is sent.
+``timeout``
+    Not processed; nothing is sent and the connection is held open for
+    ``Knobs.timeout_hold_s`` seconds (or until the client goes away), then closed.
+``reset``
+    Not processed; the connection is aborted with a TCP RST before any response byte.
+``lost-response``
+    **Processed** (the app commits the write), then the connection is aborted with a TCP
+    RST before any response byte: the "did my create happen?" case.
+
+Draws: a :class:`FaultInjector` makes exactly one draw per request from
+``random.Random(seed)`` and maps it onto cumulative ranges laid out in the canonical order
+of :data:`FAULT_KINDS` (not the order the spec was written in), so a seed gives the same
+sequence of faults however the spec is spelled.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Literal
+
+FaultKind = Literal["429", "429-no-retry-after", "500", "503", "timeout", "reset", "lost-response"]
+
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "429",
+    "429-no-retry-after",
+    "500",
+    "503",
+    "timeout",
+    "reset",
+    "lost-response",
+)
+
+_SUM_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """The probability of each fault kind per request; kinds absent have rate 0."""
+
+    rates: tuple[tuple[FaultKind, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for kind, rate in self.rates:
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"unknown fault kind {kind!r}; expected one of {_kinds_text()}")
+            if kind in seen:
+                raise ValueError(f"fault kind {kind!r} is given twice")
+            seen.add(kind)
+            if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
+                raise ValueError(f"fault rate for {kind!r} must be between 0 and 1, got {rate}")
+        total = sum(rate for _, rate in self.rates)
+        if total > 1.0 + _SUM_TOLERANCE:
+            raise ValueError(f"fault rates add up to {total:g}; their sum must be at most 1")
+
+    @classmethod
+    def parse(cls, text: str) -> FaultSpec:
+        """Parse ``"429=0.1,500=0.05,timeout=0.02"``; an empty string means no faults.
+
+        Raises ValueError with a message fit for a command-line error.
+        """
+        rates: list[tuple[FaultKind, float]] = []
+        for raw_item in text.split(","):
+            item = raw_item.strip()
+            if not item:
+                continue
+            name, sep, value = item.partition("=")
+            name, value = name.strip(), value.strip()
+            if not sep or not name or not value:
+                raise ValueError(f"bad fault {item!r}: expected KIND=RATE, e.g. 429=0.1")
+            if name not in FAULT_KINDS:
+                raise ValueError(f"unknown fault kind {name!r}; expected one of {_kinds_text()}")
+            try:
+                rate = float(value)
+            except ValueError:
+                raise ValueError(
+                    f"bad fault rate {value!r} for {name!r}: expected a number between 0 and 1"
+                ) from None
+            rates.append((name, rate))
+        return cls(tuple(rates))
+
+    def rate(self, kind: FaultKind) -> float:
+        """The rate of ``kind`` (0 when absent)."""
+        return dict(self.rates).get(kind, 0.0)
+
+    def pick(self, draw: float) -> FaultKind | None:
+        """Map a uniform draw in [0, 1) onto a fault kind, or None for "no fault"."""
+        upper = 0.0
+        for kind in FAULT_KINDS:
+            upper += self.rate(kind)
+            if draw < upper:
+                return kind
+        return None
+
+    def __bool__(self) -> bool:
+        return any(rate > 0 for _, rate in self.rates)
+
+    def __str__(self) -> str:
+        return ",".join(f"{kind}={rate:g}" for kind, rate in self.rates)
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Per-server behaviour knobs (all off by default)."""
+
+    latency_ms: float = 0
+    """Added before every response, and before a fault acts."""
+    faults: FaultSpec = field(default_factory=FaultSpec)
+    fault_seed: int | None = None
+    """Seed of the fault draws; None draws from system entropy."""
+    retry_after: float = 1.0
+    """Seconds sent in ``Retry-After`` with fault kind ``429``."""
+    timeout_hold_s: float = 30.0
+    """How long a ``timeout`` fault holds the connection before closing it."""
+
+    def __post_init__(self) -> None:
+        for name in ("latency_ms", "retry_after", "timeout_hold_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative number, got {value}")
+
+
+class FaultInjector:
+    """Draws the fault (if any) for each request of one server; thread-safe."""
+
+    def __init__(self, knobs: Knobs) -> None:
+        self._spec = knobs.faults
+        self._random = random.Random(knobs.fault_seed)
+        self._lock = threading.Lock()
+
+    def draw(self) -> FaultKind | None:
+        """Exactly one draw from the seeded generator per call."""
+        with self._lock:
+            value = self._random.random()
+        return self._spec.pick(value)
+
+
+def format_retry_after(seconds: float) -> str:
+    """Render a ``Retry-After`` value: whole seconds as an integer, else a decimal."""
+    if float(seconds).is_integer():
+        return str(int(seconds))
+    return f"{seconds:.3f}".rstrip("0")
+
+
+def _kinds_text() -> str:
+    return ", ".join(FAULT_KINDS)
