@@ -479,6 +479,11 @@ def emulator_algolia(
     """Serve Algolia's /1/keys API on 127.0.0.1."""
     from keystate.emulators.algolia import AlgoliaEmulator
 
+    if not admin_key and not (state and state.exists()):
+        raise UsageError(
+            "give the admin key with KEYSTATE_EMULATOR_ADMIN_KEY (or --admin-key), or a "
+            "--state file that holds one: a generated key could not be shown to you"
+        )
     app = AlgoliaEmulator(
         state,
         app_id=app_id,

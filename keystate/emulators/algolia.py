@@ -177,6 +177,15 @@ class AlgoliaEmulator:
     def __repr__(self) -> str:  # never show the admin key
         return f"<AlgoliaEmulator app_id={self.app_id!r}>"
 
+    def persist(self) -> None:
+        """Write the state file now if it does not exist yet (under the file lock).
+
+        Two processes opening the same new sandbox file at once then agree on one
+        application id and admin key: the second one reloads what the first wrote.
+        """
+        with self._lock:
+            self._store.write(lambda _state: None)
+
     # --- EmulatorApp --------------------------------------------------------------------
 
     def route_name(self, request: EmuRequest) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import click
 
 from keystate import kinds
-from keystate.diff import DESCRIPTION, PROTECT, AccountDiff, Change, FieldChange
+from keystate.diff import DESCRIPTION, PROTECT, AccountDiff, Change, FieldChange, marker_for
 from keystate.model import Action, FieldValue, KeySpec, LiveKey
 from keystate.plan import Plan
 from keystate.providers.base import ProviderSchema
@@ -55,7 +55,7 @@ def render(plan: Plan, options: RenderOptions) -> str:
         lines += ["", "keystate will perform the following actions:", ""]
         for account in plan.accounts:
             for change in account.changes:
-                lines += _block(account.schema, change, style)
+                lines += _block(account.schema, change, style, plan.owner)
                 lines.append("")
     lines += _footer(plan)
     for account in plan.accounts:
@@ -75,7 +75,7 @@ def _legend(changes: list[Change], style: Style) -> list[str]:
     return lines
 
 
-def _block(schema: ProviderSchema, change: Change, style: Style) -> list[str]:
+def _block(schema: ProviderSchema, change: Change, style: Style, owner: str | None) -> list[str]:
     symbol = change.action.symbol
     lines = [f"  # {change.address} {_HEADINGS[change.action]}"]
     if change.note:
@@ -88,6 +88,9 @@ def _block(schema: ProviderSchema, change: Change, style: Style) -> list[str]:
     elif change.action in (Action.DELETE, Action.DISABLE) and change.live is not None:
         lines += _live_fields(schema, change.live, "-", style)
     else:
+        if change.action is Action.ADOPT and change.desired is not None:
+            marker = marker_for(change.desired, owner).render()
+            lines.append(f"        # the stored description gets the ownership marker {marker}")
         lines += _changed_fields(change, style)
         shown = len(change.fields)
         hidden = len(schema.fields) + 2 - shown

@@ -280,6 +280,7 @@ def connect(account: AccountConfig, options: ConnectOptions) -> AlgoliaProvider:
         from keystate.providers.sandbox import SandboxTransport
 
         emulator = AlgoliaEmulator(sandbox)
+        emulator.persist()
         transport = SandboxTransport(emulator)
         app_id = emulator.app_id
         admin_key = Secret(emulator.admin_key)

@@ -1,0 +1,132 @@
+"""No key value and no credential in any output: stdout, stderr at -vv, JSON plans,
+reports, error messages and reprs. Only the secrets sink may hold values."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from algoliasearch.search.models.api_key import ApiKey
+from click.testing import Result
+from conftest import ADMIN_KEY, APP_ID, Algolia, algolia_account, official_client
+
+from keystate.config import load_config
+from keystate.engine import make_plan
+from keystate.providers.base import ConnectOptions
+
+CONFIG = """\
+version: 1
+accounts:
+{account}keys:
+  algolia-prod:
+{keys}"""
+
+
+def keys_yaml(names: list[str], acl: str = "search") -> str:
+    return "".join(f"    {n}:\n      description: canary {n}\n      acl: [{acl}]\n" for n in names)
+
+
+def all_values(algolia: Algolia, extra: set[str]) -> set[str]:
+    return {k["value"] for k in algolia.emulator.snapshot()} | {ADMIN_KEY} | extra
+
+
+def assert_clean(texts: dict[str, str], secrets: set[str]) -> None:
+    for where, text in texts.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret leaked into {where}"
+
+
+def test_full_run_leaks_nothing(
+    algolia: Algolia, write: Callable[..., Path], run: Callable[..., Result], tmp_path: Path
+) -> None:
+    client = official_client(algolia.url)
+    unmanaged = client.add_api_key(ApiKey(acl=["search"], description="unmanaged")).key  # type: ignore[attr-defined]
+    outputs: dict[str, str] = {}
+    seen_values: set[str] = {unmanaged}
+
+    def record(name: str, result: Result) -> None:
+        outputs[f"{name} stdout"] = result.stdout
+        outputs[f"{name} stderr"] = result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+
+    config = write(
+        CONFIG.format(account=algolia_account(algolia.url), keys=keys_yaml(["a", "b", "c", "d"]))
+    )
+    secrets = tmp_path / "secrets.jsonl"
+    report = tmp_path / "report.json"
+    record("plan", run("-vv", "plan", "-c", str(config), "--show-unmanaged"))
+    record(
+        "plan-json", run("-vv", "plan", "-c", str(config), "--format", "json", "--show-unmanaged")
+    )
+    result = run(
+        "-vv",
+        "apply",
+        "-c",
+        str(config),
+        "--auto-approve",
+        "--secrets-out",
+        str(secrets),
+        "--report",
+        str(report),
+    )
+    assert result.exit_code == 0, result.output
+    record("apply", result)
+    outputs["report"] = report.read_text()
+    seen_values |= {json.loads(line)["value"] for line in secrets.read_text().splitlines()}
+    assert len(seen_values) == 5
+
+    # Drift, then repair with updates and a delete; an API error on the way.
+    write(
+        CONFIG.format(
+            account=algolia_account(algolia.url), keys=keys_yaml(["a", "b", "c"], "browse")
+        )
+    )
+    record("plan-2", run("-vv", "plan", "-c", str(config), "--format", "json"))
+    record(
+        "apply-2", run("-vv", "apply", "-c", str(config), "--auto-approve", "--report", str(report))
+    )
+    outputs["report-2"] = report.read_text()
+    record("privileges", run("-vv", "privileges", "algolia-prod", "-c", str(config)))
+    # Wrong credentials: the error must not echo either key.
+    record(
+        "bad-credentials",
+        run("-vv", "plan", "-c", str(config), env={"ALGOLIA_ADMIN_API_KEY": "f" * 32}),
+    )
+    assert (
+        "check the admin API key from ${ALGOLIA_ADMIN_API_KEY}" in outputs["bad-credentials stderr"]
+    )
+    seen_values.add("f" * 32)
+
+    assert_clean(outputs, all_values(algolia, seen_values))
+    assert "[REDACTED]" in outputs["apply stderr"]  # -vv logged request lines, scrubbed
+    # The sink holds the values, and only the sink.
+    sink = secrets.read_text()
+    assert all(v in sink for v in seen_values - {unmanaged, "f" * 32})
+
+
+def test_reprs_and_plan_objects_hold_no_values(
+    algolia: Algolia, write: Callable[..., Path]
+) -> None:
+    client = official_client(algolia.url)
+    value = client.add_api_key(ApiKey(acl=["search"], description="x")).key  # type: ignore[attr-defined]
+    config = load_config(
+        write(CONFIG.format(account=algolia_account(algolia.url), keys="")),
+        env={
+            "ALGOLIA_APPLICATION_ID": APP_ID,
+            "ALGOLIA_ADMIN_API_KEY": ADMIN_KEY,
+        },
+    )
+
+    async def go() -> str:
+        plan, conns = await make_plan(config, [], ConnectOptions())
+        texts = [repr(plan), repr(conns.providers), repr(config), json.dumps(plan.to_dict())]
+        texts += [repr(k) for a in plan.accounts for k in a.unmanaged]
+        await conns.aclose()
+        return "\n".join(texts)
+
+    text = asyncio.run(go())
+    assert value not in text
+    assert ADMIN_KEY not in text
+    assert "Secret(sha256:" in text
