@@ -195,18 +195,33 @@ def validate(config_path: Path, strict: bool) -> int:
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also save the plan here, for `keystate apply PLANFILE` (holds no secret).",
+)
 def plan(
     config_path: Path,
     accounts: tuple[str, ...],
     fmt: str,
     detailed_exitcode: bool,
     show_unmanaged: bool,
+    out_path: Path | None,
 ) -> int:
     """Read the live accounts and show what apply would change. Never changes anything."""
     ui = _ui()
     config = _load(ui, config_path)
     the_plan = asyncio.run(_plan_only(ui, config, accounts))
     _render(ui, the_plan, fmt, show_unmanaged)
+    if out_path is not None:
+        from keystate import savedplan
+
+        try:
+            savedplan.save(the_plan, out_path)
+        except OSError as exc:
+            raise UsageError(f"--out {out_path}: {exc.strerror or exc}") from None
+        ui.info(f"Saved the plan to {out_path}; apply it with: keystate apply {out_path}")
     if the_plan.refusals:
         return EXIT_REFUSED
     if detailed_exitcode and the_plan.has_changes:
@@ -236,6 +251,7 @@ def _render(ui: Ui, the_plan: Plan, fmt: str, show_unmanaged: bool) -> None:
 
 # -- apply ------------------------------------------------------------------------------
 @cli.command()
+@click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @config_option
 @accounts_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
@@ -259,7 +275,10 @@ def _render(ui: Ui, the_plan: Plan, fmt: str, show_unmanaged: bool) -> None:
     "--report", "report_path", type=click.Path(path_type=Path), help="Write results as JSON."
 )
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
+@click.pass_context
 def apply(
+    ctx: click.Context,
+    planfile: Path | None,
     config_path: Path,
     accounts: tuple[str, ...],
     auto_approve: bool,
@@ -270,71 +289,120 @@ def apply(
     report_path: Path | None,
     show_unmanaged: bool,
 ) -> int:
-    """Plan, show, confirm, then change the live accounts to match the configuration."""
+    """Change the live accounts to match the configuration (plan, show, confirm, execute).
+
+    With PLANFILE (from `plan --out`), execute exactly that saved plan instead, after
+    checking that nothing it touches changed since; the file is the approval, so there
+    is no prompt.
+    """
     ui = _ui()
     ui.stdout_reserved = secrets_out == "-"
+    run = _Run(ui, force, max_delete_ratio, secrets_out, parallelism, report_path, show_unmanaged)
+    if planfile is not None:
+        if accounts:
+            raise UsageError("--account cannot be combined with a saved plan")
+        explicit = ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
+        config = _load(ui, config_path) if explicit else None
+        return asyncio.run(run.saved(planfile, config))
     config = _load(ui, config_path)
-    return asyncio.run(
-        _apply_flow(
-            ui,
-            config,
-            accounts,
-            auto_approve=auto_approve,
-            force=force,
-            max_delete_ratio=max_delete_ratio,
-            secrets_out=secrets_out,
-            parallelism=parallelism,
-            report_path=report_path,
-            show_unmanaged=show_unmanaged,
-        )
-    )
+    return asyncio.run(run.fresh(config, accounts, auto_approve))
 
 
-async def _apply_flow(
-    ui: Ui,
-    config: Config,
-    accounts: Sequence[str],
-    *,
-    auto_approve: bool,
-    force: bool,
-    max_delete_ratio: float,
-    secrets_out: str | None,
-    parallelism: int,
-    report_path: Path | None,
-    show_unmanaged: bool,
-) -> int:
-    from keystate.apply import ApplyOptions, apply_plan
-    from keystate.engine import make_plan
+class _Run:
+    """One apply: from a fresh plan or a saved one, through the same gates and executor."""
 
-    ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
-    the_plan, conns = await make_plan(config, accounts, _connect_options(ui))
-    try:
-        _render(ui, the_plan, "text", show_unmanaged)
+    def __init__(
+        self,
+        ui: Ui,
+        force: bool,
+        max_delete_ratio: float,
+        secrets_out: str | None,
+        parallelism: int,
+        report_path: Path | None,
+        show_unmanaged: bool,
+    ) -> None:
+        self.ui = ui
+        self.force = force
+        self.max_delete_ratio = max_delete_ratio
+        self.secrets_out = secrets_out
+        self.parallelism = parallelism
+        self.report_path = report_path
+        self.show_unmanaged = show_unmanaged
+
+    def gate(self, the_plan: Plan) -> None:
         reasons = the_plan.gate(
-            force=force, max_delete_ratio=max_delete_ratio, secrets_sink=secrets_out is not None
+            force=self.force,
+            max_delete_ratio=self.max_delete_ratio,
+            secrets_sink=self.secrets_out is not None,
         )
         if reasons:
             raise SafetyError(reasons)
+
+    async def fresh(self, config: Config, accounts: Sequence[str], auto_approve: bool) -> int:
+        from keystate.engine import make_plan
+
+        ui = self.ui
+        ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
+        the_plan, conns = await make_plan(config, accounts, _connect_options(ui))
+        try:
+            _render(ui, the_plan, "text", self.show_unmanaged)
+            self.gate(the_plan)
+            if not the_plan.has_changes:
+                return EXIT_OK
+            if not _confirm(ui, auto_approve):
+                ui.err("Apply cancelled; nothing was changed.")
+                return EXIT_ERROR
+            return await self.execute(the_plan, conns)
+        finally:
+            await conns.aclose()
+
+    async def saved(self, planfile: Path, config: Config | None) -> int:
+        import os
+
+        from keystate import savedplan
+        from keystate.engine import open_connections, read_live
+
+        ui = self.ui
+        document = savedplan.load(planfile)
+        if config is not None:
+            accounts = dict(config.accounts)
+        else:
+            accounts = savedplan.accounts_from_document(document, os.environ)
+        missing = [a["name"] for a in document["accounts"] if a["name"] not in accounts]
+        if missing:
+            raise UsageError(
+                f"the configuration has no account(s) {', '.join(missing)} of the plan"
+            )
+        the_plan = savedplan.to_plan(document, accounts)
+        _render(ui, the_plan, "text", self.show_unmanaged)
+        self.gate(the_plan)
         if not the_plan.has_changes:
             return EXIT_OK
-        if not _confirm(ui, auto_approve):
-            ui.err("Apply cancelled; nothing was changed.")
-            return EXIT_ERROR
-        sink = _open_sink(secrets_out) if secrets_out else None
+        names = [a.account.name for a in the_plan.accounts if a.changes]
+        conns = open_connections(accounts, names, _connect_options(ui))
+        try:
+            ui.progress("Checking that the plan is still current...")
+            bound = savedplan.bind_live(the_plan, await read_live(conns))
+            return await self.execute(bound, conns)
+        finally:
+            await conns.aclose()
+
+    async def execute(self, the_plan: Plan, conns: Any) -> int:
+        from keystate.apply import ApplyOptions, apply_plan
+
+        sink = _open_sink(self.secrets_out) if self.secrets_out else None
         try:
             results = await apply_plan(
                 the_plan,
                 conns.providers,
-                ApplyOptions(parallelism=parallelism, sink=sink, on_result=_printer(ui)),
+                ApplyOptions(parallelism=self.parallelism, sink=sink, on_result=_printer(self.ui)),
             )
         finally:
             if sink is not None:
                 sink.close()
-    finally:
-        await conns.aclose()
-    if report_path is not None:
-        _write_report(report_path, results)
-    return _summarise(ui, results, sink.delivered if sink else 0, secrets_out)
+        if self.report_path is not None:
+            _write_report(self.report_path, results)
+        return _summarise(self.ui, results, sink.delivered if sink else 0, self.secrets_out)
 
 
 def _open_sink(dest: str) -> Any:
@@ -400,6 +468,22 @@ def _summarise(ui: Ui, results: Sequence[Result], delivered: int, secrets_out: s
     return EXIT_OK
 
 
+# -- show -------------------------------------------------------------------------------
+@cli.command()
+@click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
+def show(planfile: Path, fmt: str, show_unmanaged: bool) -> int:
+    """Render a saved plan (from `plan --out`) without contacting any provider."""
+    from keystate import savedplan
+
+    ui = _ui()
+    document = savedplan.load(planfile)
+    accounts = savedplan.accounts_from_document(document, {}, resolve_secrets=False)
+    _render(ui, savedplan.to_plan(document, accounts), fmt, show_unmanaged)
+    return EXIT_OK
+
+
 # -- privileges -------------------------------------------------------------------------
 @cli.command()
 @click.argument("account")
@@ -423,7 +507,7 @@ async def _grants(ui: Ui, config: Config, account: str) -> list[Any]:
     from keystate.engine import open_connections, select_accounts
 
     select_accounts(config, [account])
-    conns = open_connections(config, [account], _connect_options(ui))
+    conns = open_connections(config.accounts, [account], _connect_options(ui))
     try:
         return await conns[account].grants()
     finally:

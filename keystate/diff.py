@@ -71,7 +71,7 @@ class AccountDiff:
     unchanged: int
     managed: int
     unmanaged: tuple[LiveKey, ...]
-    foreign: tuple[LiveKey, ...]
+    foreign: int
     refusals: tuple[str, ...] = ()
 
 
@@ -226,7 +226,7 @@ class _Planner:
             unchanged=self.unchanged,
             managed=sum(len(v) for v in self.groups.managed.values()),
             unmanaged=tuple(k for k in self.groups.unmanaged if k.ref not in self.adopted),
-            foreign=tuple(self.groups.foreign),
+            foreign=len(self.groups.foreign),
             refusals=tuple(self.refusals),
         )
 

@@ -8,7 +8,7 @@ connections that read the state it planned against.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from keystate.config import Config
@@ -16,7 +16,7 @@ from keystate.diff import AccountDiff, diff_account
 from keystate.errors import KeystateError, PlanError, ProviderError, UsageError
 from keystate.model import LiveKey
 from keystate.plan import Plan, new_plan
-from keystate.providers.base import ConnectOptions, Provider, connect
+from keystate.providers.base import AccountConfig, ConnectOptions, Provider, connect
 
 
 @dataclass
@@ -44,11 +44,12 @@ def select_accounts(config: Config, names: Sequence[str]) -> list[str]:
 
 
 def open_connections(
-    config: Config, accounts: Iterable[str], options: ConnectOptions
+    accounts: Mapping[str, AccountConfig], names: Iterable[str], options: ConnectOptions
 ) -> Connections:
+    """Connect to the named accounts (no request is sent yet)."""
     conns = Connections()
-    for name in accounts:
-        conns.providers[name] = connect(config.accounts[name], options)
+    for name in names:
+        conns.providers[name] = connect(accounts[name], options)
     return conns
 
 
@@ -97,7 +98,7 @@ async def make_plan(
     config: Config, accounts: Sequence[str], options: ConnectOptions
 ) -> tuple[Plan, Connections]:
     """Connect, read every selected account, diff. The caller closes the connections."""
-    conns = open_connections(config, select_accounts(config, accounts), options)
+    conns = open_connections(config.accounts, select_accounts(config, accounts), options)
     try:
         live = await read_live(conns)
         return plan_from_live(config, live), conns

@@ -107,10 +107,13 @@ def _account_json(account: AccountDiff) -> JSONValue:
         "provider": account.schema.name,
         "settings": settings,
         "removal": account.account.removal,
+        "timeout": account.account.timeout,
+        "max_attempts": account.account.max_attempts,
+        "wait_timeout": account.account.wait_timeout,
         "managed": account.managed,
         "unchanged": account.unchanged,
         "unmanaged": len(account.unmanaged),
-        "foreign": len(account.foreign),
+        "foreign": account.foreign,
     }
 
 

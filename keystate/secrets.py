@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Final
 
 REDACTED: Final = "[REDACTED]"
+MIN_SECRET_LENGTH: Final = 8
 
 # Runs of token-like characters; a registered secret made only of these characters is
 # found by tokenising, which stays linear in the text however many secrets are known.
@@ -50,10 +51,12 @@ class Redactor:
         self._lock = threading.Lock()
 
     def register(self, value: str) -> None:
-        if len(value) < 4:
+        # Real key values and credentials are long; shorter strings would be found
+        # inside ordinary words, so they are not registered (never shown either way).
+        if len(value) < MIN_SECRET_LENGTH:
             return
         with self._lock:
-            if _TOKEN_CHARS.fullmatch(value) and len(value) >= 8:
+            if _TOKEN_CHARS.fullmatch(value):
                 self._simple.add(value)
             else:
                 self._complex.add(value)

@@ -133,7 +133,7 @@ def test_live_keys_are_sorted_into_managed_unmanaged_foreign_and_credential() ->
     result = plan([], [*keys, admin])
     assert [(c.action, c.name) for c in result.changes] == [(Action.DELETE, "web")]
     assert [k.stored_description for k in result.unmanaged] == ["made by hand"]
-    assert len(result.foreign) == 2 and result.managed == 1
+    assert result.foreign == 2 and result.managed == 1
 
 
 def test_adopt_by_fingerprint_prefix() -> None:

@@ -140,7 +140,7 @@ def _load_file(state: _State, file: Path) -> None:
     if doc is None:
         return
     reader.unknown_fields(doc, TOP_LEVEL, "the top level")
-    base_dir = file.parent
+    base_dir = file.parent.absolute()
     for key, value in doc.entries:
         if key.raw == "version":
             _read_version(state, value)
@@ -399,7 +399,7 @@ def _read_secret(
     if not content:
         reader.error(node, f"{spec.name}_file: {text} is empty")
         return None
-    return SecretSetting(Secret(content), f"file:{text}")
+    return SecretSetting(Secret(content), f"file:{path}")
 
 
 def _collect_keys(state: _State, node: YNode) -> None:
