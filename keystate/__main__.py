@@ -1,0 +1,5 @@
+"""``python -m keystate``."""
+
+from keystate.cli import main
+
+main()
