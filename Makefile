@@ -20,8 +20,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check keystate tests
-	$(BIN)/ruff format --check keystate tests
+	$(BIN)/ruff check keystate tests bench
+	$(BIN)/ruff format --check keystate tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

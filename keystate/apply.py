@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TypeVar
@@ -155,6 +155,16 @@ class _Account:
             return Result(change.address, action, Outcome.DONE, "created", created.live.ref)
         if action in (Action.UPDATE, Action.ADOPT):
             assert change.desired is not None and change.live is not None
+            if change.delivers_value:
+                value = change.live.value
+                if value is None:
+                    raise ProviderError(
+                        f"{change.address}: the value of {change.live.ref} cannot be read"
+                    )
+                self._deliver(
+                    change.desired,
+                    CreatedKey(change.live, value, change.live.created_at or datetime.now(UTC)),
+                )
             await self.provider.update(change.live, change.desired, self._stored(change.desired))
             await self._confirm_present(change.live, change.desired, "updated")
             verb = "adopted" if action is Action.ADOPT else "updated"
@@ -194,12 +204,21 @@ class _Account:
             created.live.ref,
         )
 
-    # -- create, without duplicates ----------------------------------------------------
-    def _stored(self, spec: KeySpec) -> str:
-        return marker_for(spec, self.owner).stored_description(spec.description)
+    # -- create, without duplicates or lost values ----------------------------------------
+    def _stored(self, spec: KeySpec, pending: bool = False) -> str:
+        marker = replace(marker_for(spec, self.owner), pending=pending)
+        return marker.stored_description(spec.description)
 
     async def _create(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
-        stored = self._stored(spec)
+        """Create in two phases: the key is born ``;pending``, its value is delivered,
+        then the marker is finalised. Killed in between, the next plan sees the pending
+        marker and knows the value may not have reached the sink."""
+        created = await self._create_pending(spec, exclude)
+        await self.provider.update(created.live, spec, self._stored(spec))
+        return created
+
+    async def _create_pending(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
+        stored = self._stored(spec, pending=True)
         last: Exception | None = None
         for _ in range(CREATE_TRIES):
             try:

@@ -12,6 +12,7 @@ need them, so ``keystate --help`` and ``keystate validate`` start fast.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from keystate.providers.base import ConnectOptions
 
 FORMATS = ("text", "json")
+PLAN_FORMATS = ("text", "json")
 
 
 class KeystateGroup(click.Group):
@@ -76,7 +78,10 @@ def _run(invoke: Callable[[], object]) -> int:
         return exc.exit_code
     except ConfigError as exc:
         ui.problems(exc.problems)
-        ui.err(f"Error: {exc} (nothing was sent to any provider)")
+        if exc.after_reading:
+            ui.err(f"Error: {exc} (found before any change; nothing was changed)")
+        else:
+            ui.err(f"Error: {exc} (nothing was sent to any provider)")
         return EXIT_ERROR
     except SafetyError as exc:
         for reason in exc.reasons:
@@ -188,7 +193,7 @@ def validate(config_path: Path, strict: bool) -> int:
 @cli.command()
 @config_option
 @accounts_option
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(PLAN_FORMATS), default="text", show_default=True)
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -241,12 +246,9 @@ async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
 def _render(ui: Ui, the_plan: Plan, fmt: str, show_unmanaged: bool) -> None:
     from keystate.render import RenderOptions
 
-    options = RenderOptions(color=ui.color, show_unmanaged=show_unmanaged)
-    if fmt == "json":
-        from keystate.render import json as renderer
-    else:
-        from keystate.render import text as renderer  # type: ignore[no-redef]
-    ui.out(renderer.render(the_plan, options), nl=False)
+    options = RenderOptions(color=ui.color and fmt == "text", show_unmanaged=show_unmanaged)
+    module = importlib.import_module(f"keystate.render.{fmt}")
+    ui.out(module.render(the_plan, options), nl=False)
 
 
 # -- apply ------------------------------------------------------------------------------
@@ -471,7 +473,7 @@ def _summarise(ui: Ui, results: Sequence[Result], delivered: int, secrets_out: s
 # -- show -------------------------------------------------------------------------------
 @cli.command()
 @click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(PLAN_FORMATS), default="text", show_default=True)
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
 def show(planfile: Path, fmt: str, show_unmanaged: bool) -> int:
     """Render a saved plan (from `plan --out`) without contacting any provider."""
@@ -481,6 +483,61 @@ def show(planfile: Path, fmt: str, show_unmanaged: bool) -> int:
     document = savedplan.load(planfile)
     accounts = savedplan.accounts_from_document(document, {}, resolve_secrets=False)
     _render(ui, savedplan.to_plan(document, accounts), fmt, show_unmanaged)
+    return EXIT_OK
+
+
+# -- import -----------------------------------------------------------------------------
+@cli.command("import")
+@click.argument("account")
+@config_option
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the YAML to this new file instead of standard output.",
+)
+def import_(account: str, config_path: Path, out_path: Path | None) -> int:
+    """Write YAML for the live keys of ACCOUNT; unmanaged keys get `adopt:` selectors."""
+    from keystate import importer
+
+    ui = _ui()
+    config = _load(ui, config_path)
+    if out_path is not None and out_path.exists():
+        raise UsageError(
+            f"--out {out_path} exists; choose a new file (keystate never overwrites it)"
+        )
+    live = asyncio.run(_live_keys(ui, config, account))
+    text = importer.render(account, config.schema(account), live, config.owner)
+    if out_path is None:
+        ui.out(text, nl=False)
+    else:
+        try:
+            with out_path.open("x", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise UsageError(f"--out {out_path}: {exc.strerror or exc}") from None
+        ui.info(f"Wrote {out_path}; put it beside your configuration and run keystate plan.")
+    return EXIT_OK
+
+
+async def _live_keys(ui: Ui, config: Config, account: str) -> list[Any]:
+    from keystate.engine import open_connections, read_live, select_accounts
+
+    select_accounts(config, [account])
+    conns = open_connections(config.accounts, [account], _connect_options(ui))
+    try:
+        return (await read_live(conns))[account]
+    finally:
+        await conns.aclose()
+
+
+# -- schema -----------------------------------------------------------------------------
+@cli.command()
+def schema() -> int:
+    """Print the JSON Schema (draft 2020-12) of the configuration, for editors and CI."""
+    from keystate import configschema
+
+    _ui().out(json.dumps(configschema.build(), indent=2))
     return EXIT_OK
 
 
@@ -584,6 +641,78 @@ def emulator_algolia(
         retry_after,
         timeout_hold,
         f"Algolia emulator for application {app.app_id}",
+    )
+
+
+@emulator.command("coveo")
+@_emulator_options
+@click.option("--org", "organization_id", envvar="KEYSTATE_EMULATOR_ORG", help="Organization ID.")
+@click.option(
+    "--token",
+    envvar="KEYSTATE_EMULATOR_TOKEN",
+    help="Access token with every privilege (prefer the KEYSTATE_EMULATOR_TOKEN variable).",
+)
+@click.option("--region", type=click.Choice(["us", "eu", "au", "ca", "hipaa"]), default="us")
+@click.option(
+    "--allow-api-key-bearer",
+    is_flag=True,
+    help="Let API keys holding PLATFORM/API_KEY privileges manage keys (docs say they cannot).",
+)
+@click.option(
+    "--missing-privilege-status",
+    type=click.Choice(["401", "403"]),
+    default="401",
+    show_default=True,
+)
+@click.option(
+    "--default-lifetime", metavar="DURATION", help="e.g. P90D, for keys made without one."
+)
+def emulator_coveo(
+    port: int,
+    state: Path | None,
+    latency_ms: float,
+    propagation_delay_ms: float,
+    faults: str,
+    fault_seed: int | None,
+    retry_after: float,
+    timeout_hold: float,
+    organization_id: str | None,
+    token: str | None,
+    region: str,
+    allow_api_key_bearer: bool,
+    missing_privilege_status: str,
+    default_lifetime: str | None,
+) -> int:
+    """Serve Coveo's API-key endpoints (/rest/organizations/ORG/apikeys...) on 127.0.0.1."""
+    from keystate.emulators.coveo import CoveoEmulator  # type: ignore[import-not-found]
+
+    if not token and not (state and state.exists()):
+        raise UsageError(
+            "give the token with KEYSTATE_EMULATOR_TOKEN (or --token), or a --state file "
+            "that holds one: a generated token could not be shown to you"
+        )
+    try:
+        app = CoveoEmulator(
+            state,
+            organization_id=organization_id,
+            token=token,
+            region=region,
+            propagation_delay_ms=propagation_delay_ms,
+            allow_api_key_bearer=allow_api_key_bearer,
+            missing_privilege_status=int(missing_privilege_status),
+            default_lifetime=default_lifetime,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return _serve(
+        app,
+        port,
+        latency_ms,
+        faults,
+        fault_seed,
+        retry_after,
+        timeout_hold,
+        f"Coveo emulator for organization {app.organization_id} ({region})",
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl
 
 from keystate import kinds
@@ -46,6 +46,8 @@ class Change:
     live: LiveKey | None = None
     fields: tuple[FieldChange, ...] = ()
     note: str = ""
+    # Finishing an interrupted create: deliver the live key's value to the sink again.
+    delivers_value: bool = False
 
     @property
     def address(self) -> str:
@@ -231,7 +233,14 @@ class _Planner:
         )
 
     def declared_managed(self, spec: KeySpec, current: LiveKey) -> None:
+        if current.marker is not None and current.marker.pending:
+            self.interrupted_create(spec, current)
+            return
         fields = field_changes(self.schema, spec, current)
+        note = ""
+        if current.expired:
+            fields = _expired(self.schema, spec, current, fields)
+            note = "the live key has expired"
         forced = [f.name for f in fields if f.forces_replacement]
         if not fields:
             self.unchanged += 1
@@ -241,9 +250,36 @@ class _Planner:
                     f"{spec.address} is protected, but {', '.join(forced)} can only change by "
                     "replacing the key; set protect: false first if you mean it"
                 )
-            self.change(Action.REPLACE, spec.name, desired=spec, live=current, fields=fields)
+            self.change(
+                Action.REPLACE, spec.name, desired=spec, live=current, fields=fields, note=note
+            )
         else:
             self.change(Action.UPDATE, spec.name, desired=spec, live=current, fields=fields)
+
+    def interrupted_create(self, spec: KeySpec, current: LiveKey) -> None:
+        """A key left ``;pending`` by an interrupted apply: its value may never have
+        reached the secrets sink."""
+        fields = field_changes(self.schema, spec, current)
+        if current.value is not None:
+            self.change(
+                Action.UPDATE,
+                spec.name,
+                desired=spec,
+                live=current,
+                fields=fields,
+                delivers_value=True,
+                note="finishes an interrupted create: its value goes to --secrets-out again",
+            )
+            return
+        forced = tuple(replace(f, forces_replacement=True) for f in fields)
+        self.change(
+            Action.REPLACE,
+            spec.name,
+            desired=spec,
+            live=current,
+            fields=forced,
+            note="an interrupted create left this key, and its value cannot be read back",
+        )
 
     def adopt(self, spec: KeySpec) -> None:
         target = _adopt_target(spec, self.groups, self.live, self.errors, self.refusals)
@@ -269,7 +305,11 @@ class _Planner:
         )
 
     def undeclared(self, name: str, current: LiveKey) -> None:
-        if current.marker and current.marker.protect:
+        if current.marker and current.marker.pending:
+            self.change(
+                Action.DELETE, name, live=current, note="left over from an interrupted create"
+            )
+        elif current.marker and current.marker.protect:
             self.refusals.append(
                 f"{self.account.name}/{name} ({current.ref}) is protected and no longer "
                 "declared; declare it again, or set protect: false and apply before removing it"
@@ -278,6 +318,19 @@ class _Planner:
             self.change(Action.DELETE, name, live=current)
         elif current.enabled:
             self.change(Action.DISABLE, name, live=current)
+
+
+def _expired(
+    schema: ProviderSchema, spec: KeySpec, live: LiveKey, fields: tuple[FieldChange, ...]
+) -> tuple[FieldChange, ...]:
+    """An expired key (kept by the provider) can only be renewed by replacing it."""
+    if any(f.name == "expires_at" for f in fields):
+        return tuple(
+            replace(f, forces_replacement=True) if f.name == "expires_at" else f for f in fields
+        )
+    before = live.fields.get("expires_at")
+    after = spec.fields.get("expires_at")
+    return (*fields, FieldChange("expires_at", before, after, forces_replacement=True))
 
 
 def _resolve_duplicates(
@@ -292,7 +345,15 @@ def _resolve_duplicates(
     when exactly one matches the declaration and the others differ from it in a
     create-only field, the others are deleted. Any other duplicate is an error."""
     managed: dict[str, LiveKey] = {}
-    for name, keys in sorted(groups.managed.items()):
+    for name, found in sorted(groups.managed.items()):
+        enabled = [k for k in found if k.enabled]
+        # Under `removal: disable`, a replace disables the old key: disabled duplicates
+        # next to one enabled key are retired keys, not a conflict.
+        retired = len(found) > 1 and len(enabled) == 1 and account.removal == "disable"
+        keys = enabled if retired else found
+        pending = [k for k in keys if k.marker and k.marker.pending]
+        if len(keys) > 1 and pending:
+            keys = _drop_pending(account, schema, name, keys, pending, changes)
         if len(keys) == 1:
             managed[name] = keys[0]
             continue
@@ -323,6 +384,35 @@ def _resolve_duplicates(
             "delete all but one by hand (keystate will not guess which one is in use)"
         )
     return managed
+
+
+def _drop_pending(
+    account: AccountConfig,
+    schema: ProviderSchema,
+    name: str,
+    keys: list[LiveKey],
+    pending: list[LiveKey],
+    changes: list[Change],
+) -> list[LiveKey]:
+    """Pending duplicates are leftovers of interrupted creates: keep the finished key if
+    there is one, else the newest pending key, and delete the rest."""
+    finished = [k for k in keys if k not in pending]
+    if len(finished) > 1:
+        return keys  # a real conflict: reported by the caller
+    keep = finished or [max(pending, key=lambda k: (k.created_at is not None, k.created_at, k.ref))]
+    for key in keys:
+        if key is not keep[0]:
+            changes.append(
+                Change(
+                    Action.DELETE,
+                    account.name,
+                    schema.name,
+                    name,
+                    live=key,
+                    note="left over from an interrupted create",
+                )
+            )
+    return keep
 
 
 def _adopt_target(

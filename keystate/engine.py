@@ -11,12 +11,20 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from keystate import grants
 from keystate.config import Config
 from keystate.diff import AccountDiff, diff_account
-from keystate.errors import KeystateError, PlanError, ProviderError, UsageError
+from keystate.errors import (
+    ConfigError,
+    KeystateError,
+    PlanError,
+    Problem,
+    ProviderError,
+    UsageError,
+)
 from keystate.model import LiveKey
 from keystate.plan import Plan, new_plan
-from keystate.providers.base import AccountConfig, ConnectOptions, Provider, connect
+from keystate.providers.base import AccountConfig, Catalogue, ConnectOptions, Provider, connect
 
 
 @dataclass
@@ -53,13 +61,31 @@ def open_connections(
     return conns
 
 
-async def read_live(conns: Connections) -> dict[str, list[LiveKey]]:
-    """List every account's keys concurrently; report every account that failed."""
+@dataclass(frozen=True)
+class LiveState:
+    """What one read of the accounts found: keys, and grant catalogues where offered."""
+
+    keys: dict[str, list[LiveKey]]
+    catalogues: dict[str, Catalogue]
+
+
+async def _read_one(
+    provider: Provider, with_catalogue: bool
+) -> tuple[list[LiveKey], Catalogue | None]:
+    if not with_catalogue:
+        return await provider.list_keys(), None
+    keys, catalogue = await asyncio.gather(provider.list_keys(), provider.catalogue())
+    return keys, catalogue
+
+
+async def read_state(conns: Connections, with_catalogues: bool = True) -> LiveState:
+    """Read every account concurrently (keys and catalogue issued together); report every
+    account that failed."""
     names = list(conns.providers)
     results = await asyncio.gather(
-        *(conns.providers[n].list_keys() for n in names), return_exceptions=True
+        *(_read_one(conns.providers[n], with_catalogues) for n in names), return_exceptions=True
     )
-    live: dict[str, list[LiveKey]] = {}
+    state = LiveState({}, {})
     failures: list[str] = []
     for name, result in zip(names, results, strict=True):
         if isinstance(result, KeystateError):
@@ -67,10 +93,25 @@ async def read_live(conns: Connections) -> dict[str, list[LiveKey]]:
         elif isinstance(result, BaseException):
             raise result
         else:
-            live[name] = result
+            state.keys[name] = result[0]
+            if result[1] is not None:
+                state.catalogues[name] = result[1]
     if failures:
         raise ProviderError("cannot read the live keys:\n  " + "\n  ".join(failures))
-    return live
+    return state
+
+
+async def read_live(conns: Connections) -> dict[str, list[LiveKey]]:
+    """Just the live keys of every account."""
+    return (await read_state(conns, with_catalogues=False)).keys
+
+
+def check_grants(config: Config, state: LiveState) -> None:
+    problems: list[Problem] = []
+    for name, catalogue in sorted(state.catalogues.items()):
+        problems += grants.check(name, config.keys.get(name, {}), catalogue)
+    if problems:
+        raise ConfigError(problems, after_reading=True)
 
 
 def plan_from_live(config: Config, live: dict[str, list[LiveKey]]) -> Plan:
@@ -100,8 +141,9 @@ async def make_plan(
     """Connect, read every selected account, diff. The caller closes the connections."""
     conns = open_connections(config.accounts, select_accounts(config, accounts), options)
     try:
-        live = await read_live(conns)
-        return plan_from_live(config, live), conns
+        state = await read_state(conns)
+        check_grants(config, state)
+        return plan_from_live(config, state.keys), conns
     except BaseException:
         await conns.aclose()
         raise

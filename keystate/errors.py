@@ -68,8 +68,10 @@ class UsageError(KeystateError):
 class ConfigError(KeystateError):
     """The configuration is invalid; carries every problem found, sorted by place."""
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
+    def __init__(self, problems: Iterable[Problem], *, after_reading: bool = False) -> None:
         self.problems: tuple[Problem, ...] = tuple(sorted(problems, key=Problem.sort_key))
+        # False: found offline, before any request; True: found against live data.
+        self.after_reading = after_reading
         n = len(self.problems)
         super().__init__(f"{n} configuration error{'s' if n != 1 else ''}")
 

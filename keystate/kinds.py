@@ -56,6 +56,8 @@ def format_timestamp(moment: datetime) -> str:
 
 def equal(spec: FieldSpec, desired: FieldValue, live: FieldValue) -> bool:
     """Whether a live value satisfies a desired one."""
+    if desired is None and spec.any_when_unset:
+        return True
     if spec.kind is Kind.TIMESTAMP:
         if isinstance(desired, datetime) and isinstance(live, datetime):
             return abs(desired - live) <= spec.tolerance

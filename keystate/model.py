@@ -26,9 +26,10 @@ NAME_PATTERN: Final = r"[a-z0-9][a-z0-9._-]{0,62}"
 NAME_RE: Final = re.compile(rf"^{NAME_PATTERN}$")
 MARKER_PREFIX: Final = "keystate:"
 PROTECT_SUFFIX: Final = ";protect"
+PENDING_SUFFIX: Final = ";pending"
 _MARKER_RE: Final = re.compile(
     rf"(?:^|(?<= ))keystate:(?:(?P<owner>{NAME_PATTERN})/)?(?P<name>{NAME_PATTERN})"
-    rf"(?P<protect>;protect)?$"
+    rf"(?P<protect>;protect)?(?P<pending>;pending)?$"
 )
 
 
@@ -111,15 +112,24 @@ class Selector:
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """Ownership marker: ``keystate:[<owner>/]<name>[;protect]``."""
+    """Ownership marker: ``keystate:[<owner>/]<name>[;protect][;pending]``.
+
+    ``;protect`` records ``protect: true`` on the key itself, so a protected key stays
+    protected even if its block is removed from the configuration. ``;pending`` marks a
+    key whose create has not finished: keystate creates keys with it, delivers the new
+    value to the secrets sink, then removes it. A pending key found later means an apply
+    was interrupted before the value was surely delivered.
+    """
 
     name: str
     owner: str | None = None
     protect: bool = False
+    pending: bool = False
 
     def render(self) -> str:
         owner = f"{self.owner}/" if self.owner else ""
-        return f"{MARKER_PREFIX}{owner}{self.name}{PROTECT_SUFFIX if self.protect else ''}"
+        flags = (PROTECT_SUFFIX if self.protect else "") + (PENDING_SUFFIX if self.pending else "")
+        return f"{MARKER_PREFIX}{owner}{self.name}{flags}"
 
     def stored_description(self, description: str) -> str:
         """The description as keystate stores it: the user's text, then the marker."""
@@ -136,6 +146,7 @@ def parse_description(stored: str) -> tuple[str, Marker | None]:
         name=match.group("name"),
         owner=match.group("owner"),
         protect=match.group("protect") is not None,
+        pending=match.group("pending") is not None,
     )
     return user, marker
 
@@ -155,6 +166,17 @@ class KeySpec:
     field_locations: Mapping[str, Location] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # Where each member of a set-valued field was written: {field: {member: location}}.
+    member_locations: Mapping[str, Mapping[object, Location]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def where(self, field_name: str, member: object = None) -> Location | None:
+        """The most precise known place of a field (or of one of its members)."""
+        members = self.member_locations.get(field_name, {})
+        if member is not None and member in members:
+            return members[member]
+        return self.field_locations.get(field_name, self.location)
 
     @property
     def address(self) -> str:
@@ -179,6 +201,8 @@ class LiveKey:
     value: Secret | None = None
     fingerprint: str | None = None
     enabled: bool = True
+    # The provider keeps expired keys around (Coveo): a declared one must be replaced.
+    expired: bool = False
     is_credential: bool = False
     created_at: datetime | None = None
 

@@ -66,7 +66,7 @@ class Plan:
                         f"--max-delete-ratio of {max_delete_ratio:.0%}; check the configuration, "
                         "then re-run with --force if you mean it"
                     )
-        creating = [c for c in self.changes if c.action in CREATING]
+        creating = [c for c in self.changes if c.action in CREATING or c.delivers_value]
         if creating and not secrets_sink:
             names = ", ".join(c.address for c in creating[:3]) + (
                 ", ..." if len(creating) > 3 else ""
@@ -130,6 +130,8 @@ def live_view(schema: ProviderSchema, key: LiveKey) -> dict[str, JSONValue]:
         DESCRIPTION: key.description,
         PROTECT: bool(marker and marker.protect),
     }
+    if marker is not None and marker.pending:
+        view["pending"] = True
     for fspec in schema.fields:
         view[fspec.name] = kinds.to_json(key.fields.get(fspec.name, fspec.default))
     return view
@@ -152,4 +154,6 @@ def _change_json(schema: ProviderSchema, change: Change) -> JSONValue:
         out["adopt"] = str(change.desired.adopt)
     if change.note:
         out["note"] = change.note
+    if change.delivers_value:
+        out["delivers_value"] = True
     return out

@@ -193,7 +193,9 @@ def _change(schema: ProviderSchema, item: Mapping[str, Any], owner: str | None) 
         before = item["before"]
         stored = before[DESCRIPTION]
         if action is not Action.ADOPT:
-            stored = Marker(name, owner, bool(before[PROTECT])).stored_description(stored)
+            pending = bool(before.get("pending", False))
+            marker = Marker(name, owner, bool(before[PROTECT]), pending)
+            stored = marker.stored_description(stored)
         live = LiveKey(
             ref=item["live_fingerprint"],
             handle="",

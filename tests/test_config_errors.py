@@ -222,13 +222,6 @@ CASES: list[tuple[str, str, int, str]] = [
         "query_parameters.a must be",
     ),
     (
-        "index-wildcard-middle",
-        HEAD
-        + 'keys:\n  algolia-prod:\n    a:\n      acl: [search]\n      indexes: ["pro*ducts"]\n',
-        14,
-        "only allowed at the start or end",
-    ),
-    (
         "protect-not-bool",
         HEAD + "keys:\n  algolia-prod:\n    a:\n      acl: [search]\n      protect: maybe\n",
         14,

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
+from keystate import lint
 from keystate.config.reader import Invalid, Reader, did_you_mean, utc_now
 from keystate.config.yamltree import MAX_BYTES, YNode, YScalar, decode, parse
 from keystate.errors import ConfigError, Problem, Severity
@@ -37,7 +38,7 @@ ACCOUNT_COMMON: Final = ("provider", "removal", "timeout", "max_attempts", "wait
 KEY_COMMON: Final = ("description", "protect", "adopt", "lint_ignore")
 SUPPORTED_VERSION: Final = 1
 _HEX = re.compile(r"^[0-9a-f]{12,64}$")
-_LONGEST_MARKER: Final = len(Marker("x" * 63, "x" * 63, protect=True).render()) + 1
+_LONGEST_MARKER: Final = len(Marker("x" * 63, "x" * 63, protect=True, pending=True).render()) + 1
 
 
 @dataclass(frozen=True)
@@ -451,9 +452,11 @@ def _read_keys(state: _State) -> dict[str, dict[str, KeySpec]]:
             continue
         if not pending.name:
             continue
-        spec = _read_key(reader, schema_for(account.provider), pending, state.owner)
+        schema = schema_for(account.provider)
+        spec = _read_key(reader, schema, pending, state.owner)
         if spec is not None:
             out[pending.account][pending.name] = spec
+            reader.problems.extend(lint.lint_key(schema, spec, reader.now))
     return out
 
 
@@ -469,6 +472,7 @@ def _read_key(
     ok = True
     fields: dict[str, FieldValue] = {}
     locations: dict[str, Location] = {}
+    members: dict[str, dict[object, Location]] = {}
     for spec in schema.fields:
         if spec.name not in entries:
             if spec.required:
@@ -483,6 +487,13 @@ def _read_key(
             ok = False
         else:
             fields[spec.name] = value
+            if reader.members:
+                members[spec.name] = dict(reader.members)
+    if ok and schema.key_rules is not None:
+        for field_name, message in schema.key_rules(fields):
+            where = locations.get(field_name, pending.loc) if field_name else pending.loc
+            reader.error(where, f"key '{address}': {message}")
+            ok = False
     description = _read_description(reader, schema, entries, owner)
     protect = False
     if "protect" in entries:
@@ -492,8 +503,14 @@ def _read_key(
     adopt = _read_selector(reader, schema, entries["adopt"][1]) if "adopt" in entries else None
     ignore: frozenset[str] = frozenset()
     if "lint_ignore" in entries:
-        items = reader.strings(entries["lint_ignore"][1], "lint_ignore")
-        ignore = frozenset(t for t, _ in items or [])
+        items = reader.strings(entries["lint_ignore"][1], "lint_ignore") or []
+        known = lint.all_rule_ids(schema_for(p) for p in known_providers())
+        for text, item in items:
+            if text not in known:
+                hint = did_you_mean(text, known) or f" (rules: {', '.join(known)})"
+                reader.error(item, f"lint_ignore: unknown rule {text!r}{hint}")
+                ok = False
+        ignore = frozenset(t for t, _ in items)
     if not ok or description is None or ("adopt" in entries and adopt is None):
         return None
     return KeySpec(
@@ -505,7 +522,8 @@ def _read_key(
         adopt=adopt,
         lint_ignore=ignore,
         location=pending.loc,
-        field_locations={k: v for k, v in locations.items()},
+        field_locations=locations,
+        member_locations=members,
     )
 
 

@@ -79,6 +79,8 @@ class Reader:
         self.env = env
         self.now = now
         self.problems: list[Problem] = []
+        # Where each member of the set-valued field read last was written.
+        self.members: dict[object, Location] = {}
 
     # -- reporting -------------------------------------------------------------------
     def error(self, where: YNode | Location | None, message: str) -> None:
@@ -200,6 +202,7 @@ class Reader:
 
     # -- provider fields -------------------------------------------------------------
     def field(self, spec: FieldSpec, node: YNode) -> FieldValue | Invalid:
+        self.members = {}
         value = self._field(spec, node)
         if value is INVALID or spec.check is None:
             return value
@@ -258,6 +261,7 @@ class Reader:
         if spec.non_empty and not seen and ok:
             self.error(node, f"{spec.name} must not be empty")
             return INVALID
+        self.members = {text: item.loc for text, item in seen.items()}
         return frozenset(seen) if ok else INVALID
 
     def timestamp(self, node: YNode, what: str) -> datetime | Invalid:
@@ -339,6 +343,7 @@ class Reader:
         if ok and spec.non_empty and not out:
             self.error(node, f"{spec.name} must not be empty")
             return INVALID
+        self.members = {p: item.loc for p, item in out.items()}
         return frozenset(out) if ok else INVALID
 
     def _privilege(self, item: YNode, what: str) -> Privilege | None:

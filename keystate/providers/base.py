@@ -23,11 +23,12 @@ from types import ModuleType
 from typing import Protocol
 
 from keystate.errors import UsageError
-from keystate.model import FieldValue, KeySpec, LiveKey, Location
+from keystate.model import FieldValue, KeySpec, LiveKey, Location, Privilege
 from keystate.secrets import Secret
 
 PROVIDERS: dict[str, str] = {
     "algolia": "keystate.providers.algolia",
+    "coveo": "keystate.providers.coveo",
 }
 
 
@@ -58,10 +59,15 @@ class FieldSpec:
     maximum: int | None = None
     max_length: int | None = None
     tolerance: timedelta = timedelta(0)
+    # Not declaring the field accepts whatever the provider has (e.g. a server-chosen
+    # default lifetime, or privileges that come from a template).
+    any_when_unset: bool = False
     # Provider rule on the normalised value; returns one message per problem.
     check: Callable[[FieldValue], list[str]] | None = None
     # Shown in the JSON schema and docs, e.g. "products_*".
     example: str | None = None
+    # A regular expression each member of a string set must match (JSON schema and check).
+    item_pattern: str | None = None
 
 
 class SettingKind(Enum):
@@ -89,6 +95,15 @@ class SettingSpec:
 
 
 @dataclass(frozen=True)
+class LintRule:
+    """A least-privilege warning: ``check`` returns (field, message) when it applies."""
+
+    id: str
+    doc: str
+    check: Callable[[KeySpec, datetime], tuple[str, str] | None]
+
+
+@dataclass(frozen=True)
 class ProviderSchema:
     """Everything the core needs to know about a provider without doing I/O."""
 
@@ -103,6 +118,12 @@ class ProviderSchema:
     eventually_consistent: bool = False
     # Grants offered offline by `keystate privileges` when no live catalogue exists.
     static_grants: tuple[str, ...] = ()
+    # Rules across fields of one key: (field or None, message) per problem.
+    key_rules: Callable[[Mapping[str, FieldValue]], list[tuple[str | None, str]]] | None = None
+    # Least-privilege warnings specific to this provider's fields.
+    lint_rules: tuple[LintRule, ...] = ()
+    # Extra JSON-schema constraints on a key that mirror ``key_rules``.
+    key_json_schema: Mapping[str, object] | None = None
 
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:
@@ -195,6 +216,21 @@ class CreatedKey:
 
 
 @dataclass(frozen=True)
+class Catalogue:
+    """Assignable privileges of one account, read live (Coveo's /privileges/apikeys).
+
+    A declared privilege is assignable when its owner, target domain and type appear
+    here (the target id is free). ``applies`` says which keys the catalogue constrains
+    (e.g. only keys made without a template).
+    """
+
+    field: str
+    entries: frozenset[Privilege]
+    scope: str  # human words for the catalogue, e.g. "custom keys of organization acme"
+    applies: Callable[[KeySpec], bool]
+
+
+@dataclass(frozen=True)
 class Grant:
     """Something that can be granted to a key (an ACL or a privilege), for display."""
 
@@ -224,6 +260,10 @@ class Provider(Protocol):
 
     async def grants(self) -> list[Grant]:
         """What can be granted to a key in this account."""
+        ...
+
+    async def catalogue(self) -> Catalogue | None:
+        """What may be granted, read live, to check a plan before any write (or None)."""
         ...
 
     async def aclose(self) -> None: ...

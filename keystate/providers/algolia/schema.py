@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
-from keystate.model import FieldValue
-from keystate.providers.base import FieldSpec, Kind, ProviderSchema, SettingKind, SettingSpec
+from keystate.model import FieldValue, KeySpec
+from keystate.providers.base import (
+    FieldSpec,
+    Kind,
+    LintRule,
+    ProviderSchema,
+    SettingKind,
+    SettingSpec,
+)
 
 # The ACL enum of the Search API, in the specification's order.
 ACLS: Final = (
@@ -56,7 +63,8 @@ ACL_DOCS: Final = {
 }
 
 # Algolia allows a leading and/or trailing "*" in index and referer patterns.
-_WILDCARD_INSIDE = re.compile(r".+\*.+")
+PATTERN: Final = r"^\*?[^*]+\*?$"
+_PATTERN_RE = re.compile(PATTERN)
 _APP_ID = r"^[A-Za-z0-9]{1,32}$"
 
 
@@ -65,15 +73,50 @@ def _patterns(what: str) -> Callable[[FieldValue], list[str]]:
         problems = []
         if isinstance(value, frozenset):
             for item in sorted(str(v) for v in value):
-                if not item.strip():
-                    problems.append(f"empty {what} pattern")
-                elif _WILDCARD_INSIDE.fullmatch(item.strip("*")):
-                    problems.append(
-                        f"{what} pattern {item!r}: '*' is only allowed at the start or end"
-                    )
+                if not item.strip("* "):
+                    problems.append(f"empty {what} pattern {item!r}")
         return problems
 
     return check
+
+
+WRITE_ACLS: Final = ("addObject", "deleteObject", "deleteIndex", "editSettings")
+
+
+def _acl(spec: KeySpec) -> frozenset[str]:
+    value = spec.fields.get("acl")
+    return frozenset(str(v) for v in value) if isinstance(value, frozenset) else frozenset()
+
+
+def _write_without_indexes(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
+    writes = sorted(_acl(spec) & set(WRITE_ACLS))
+    if writes and not spec.fields.get("indexes"):
+        return "acl", f"can {', '.join(writes)} on every index; restrict it with indexes:"
+    return None
+
+
+def _inner_wildcard(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
+    for name in ("indexes", "referers"):
+        value = spec.fields.get(name)
+        if isinstance(value, frozenset):
+            odd = sorted(str(v) for v in value if not _PATTERN_RE.match(str(v)))
+            if odd:
+                return name, (
+                    f"has {name} {', '.join(odd)} with '*' inside; Algolia documents '*' "
+                    "only at the start or end of a pattern"
+                )
+    return None
+
+
+def _search_unrestricted(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
+    if "search" not in _acl(spec):
+        return None
+    if spec.fields.get("referers") or spec.fields.get("max_queries_per_ip_per_hour"):
+        return None
+    return "acl", (
+        "is a search key with neither referers nor max_queries_per_ip_per_hour: "
+        "anyone who copies it can query without limit"
+    )
 
 
 SCHEMA: Final = ProviderSchema(
@@ -161,4 +204,21 @@ SCHEMA: Final = ProviderSchema(
     selector_kinds=("fingerprint",),
     eventually_consistent=True,
     static_grants=ACLS,
+    lint_rules=(
+        LintRule(
+            "algolia-write-without-indexes",
+            "Write ACLs (addObject, deleteObject, deleteIndex, editSettings) without indexes.",
+            _write_without_indexes,
+        ),
+        LintRule(
+            "algolia-wildcard-inside",
+            "An index or referer pattern with '*' in the middle.",
+            _inner_wildcard,
+        ),
+        LintRule(
+            "algolia-search-unrestricted",
+            "A search key without referers or a per-IP rate limit.",
+            _search_unrestricted,
+        ),
+    ),
 )

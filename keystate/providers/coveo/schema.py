@@ -1,0 +1,229 @@
+"""Coveo key fields and connection settings (``shared/providers/coveo-api.md`` §4–§7).
+
+Two decisions shape this schema (see docs/providers/coveo.md):
+
+* ``privileges``, ``template`` and ``expires_at`` are **create-only**. Coveo's update
+  schema has no privileges and no lifetime, and a template is a creation parameter, so
+  a change to any of them can only be made by replacing the key (new value).
+* Not declaring ``expires_at`` accepts the lifetime Coveo chooses (a system default may
+  apply); a key made from a ``template`` takes its privileges from the template, so
+  such a key declares none.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Final
+
+from keystate.model import FieldValue, KeySpec, Privilege
+from keystate.providers.base import (
+    FieldSpec,
+    Kind,
+    LintRule,
+    ProviderSchema,
+    SettingKind,
+    SettingSpec,
+)
+
+REGIONS: Final = ("us", "eu", "au", "ca", "hipaa")
+# Owners documented by Coveo (D159); newer products may add more, so an owner far from
+# all of these is only a warning at validate time — the live catalogue decides at plan.
+KNOWN_OWNERS: Final = ("USAGE_ANALYTICS", "COVEO_ML", "PLATFORM", "SEARCH_API")
+TYPES: Final = ("CREATE", "VIEW", "EDIT")
+_DOMAIN = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def _check_privileges(value: FieldValue) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(value, frozenset):
+        return problems
+    for item in sorted((p for p in value if isinstance(p, Privilege)), key=Privilege.sort_key):
+        if item.owner not in KNOWN_OWNERS:
+            close = difflib.get_close_matches(item.owner, KNOWN_OWNERS, n=1, cutoff=0.7)
+            if close or item.owner.upper() in KNOWN_OWNERS:
+                fix = close[0] if close else item.owner.upper()
+                problems.append(f"unknown owner {item.owner!r}; did you mean {fix!r}?")
+        if not _DOMAIN.match(item.target_domain):
+            problems.append(
+                f"target_domain {item.target_domain!r} is not an upper-case identifier "
+                "(e.g. EXECUTE_QUERY)"
+            )
+        if item.type is not None and item.type not in TYPES:
+            close = difflib.get_close_matches(item.type.upper(), TYPES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"type {item.type!r} must be CREATE, VIEW or EDIT, or absent{hint}")
+        if item.target_id is not None and not item.target_id.strip():
+            problems.append("target_id must not be empty (use '*' for every resource)")
+    return problems
+
+
+def _check_ips(value: FieldValue) -> list[str]:
+    problems: list[str] = []
+    if isinstance(value, frozenset):
+        for item in sorted(str(v) for v in value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                problems.append(f"{item!r} is not an IP address or CIDR block")
+    return problems
+
+
+def _key_rules(fields: Mapping[str, FieldValue]) -> list[tuple[str | None, str]]:
+    template = fields.get("template")
+    privileges = fields.get("privileges")
+    if template and privileges is not None:
+        return [
+            (
+                "privileges",
+                f"a key made from template {template!r} takes its privileges from the "
+                "template; remove 'privileges' (or 'template')",
+            )
+        ]
+    if not template and not privileges:
+        return [(None, "declare 'privileges' (or a 'template' that provides them)")]
+    return []
+
+
+IMPERSONATING_TEMPLATES: Final = ("AuthenticatedSearch",)
+
+
+def _privileges(spec: KeySpec) -> list[Privilege]:
+    value = spec.fields.get("privileges")
+    if not isinstance(value, frozenset):
+        return []
+    return sorted((p for p in value if isinstance(p, Privilege)), key=Privilege.sort_key)
+
+
+def _edit_everything(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
+    wide = [str(p) for p in _privileges(spec) if p.type == "EDIT" and p.target_id == "*"]
+    if wide:
+        return "privileges", f"can EDIT every resource of {', '.join(wide)} (target_id: '*')"
+    return None
+
+
+def _impersonate_without_hub(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
+    impersonates = any(p.target_domain == "IMPERSONATE" for p in _privileges(spec))
+    impersonates = impersonates or spec.fields.get("template") in IMPERSONATING_TEMPLATES
+    if impersonates and not spec.fields.get("search_hub"):
+        return "search_hub", "can impersonate users on any search hub; set search_hub:"
+    return None
+
+
+def _unknown_owner(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
+    unknown = sorted({p.owner for p in _privileges(spec)} - set(KNOWN_OWNERS))
+    if unknown:
+        return "privileges", (
+            f"uses owner(s) {', '.join(unknown)} that keystate does not know; plan checks "
+            "them against the organization"
+        )
+    return None
+
+
+SCHEMA: Final = ProviderSchema(
+    name="coveo",
+    title="Coveo",
+    settings=(
+        SettingSpec(
+            "organization_id",
+            SettingKind.TEXT,
+            "Coveo organization ID",
+            required_unless=("sandbox",),
+            pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        ),
+        SettingSpec("region", SettingKind.CHOICE, "us, eu, au, ca or hipaa", choices=REGIONS),
+        SettingSpec(
+            "token",
+            SettingKind.SECRET,
+            "Access token allowed to manage API keys (use ${VAR} or token_file)",
+            required_unless=("sandbox",),
+        ),
+        SettingSpec(
+            "base_url",
+            SettingKind.URL,
+            "Override the platform URL, e.g. an emulator: http://127.0.0.1:8200",
+            conflicts=("sandbox",),
+        ),
+        SettingSpec(
+            "sandbox",
+            SettingKind.PATH,
+            "Serve this account from the embedded emulator, state kept in this file",
+        ),
+    ),
+    fields=(
+        FieldSpec(
+            "privileges",
+            Kind.PRIVILEGES,
+            "Privileges: {owner, target_domain, type?, target_id?} (create-only)",
+            default=None,
+            create_only=True,
+            any_when_unset=True,
+            check=_check_privileges,
+        ),
+        FieldSpec(
+            "allowed_ips",
+            Kind.STRING_SET,
+            "IP addresses or CIDR blocks allowed to use the key (empty: all)",
+            default=frozenset(),
+            check=_check_ips,
+            example="203.0.113.0/24",
+        ),
+        FieldSpec(
+            "denied_ips",
+            Kind.STRING_SET,
+            "IP addresses or CIDR blocks denied (wins over allowed_ips)",
+            default=frozenset(),
+            check=_check_ips,
+        ),
+        FieldSpec("enabled", Kind.BOOL, "Whether the key is active", default=True),
+        FieldSpec(
+            "search_hub",
+            Kind.TEXT,
+            "Search hub enforced on queries made with the key",
+            default="",
+        ),
+        FieldSpec(
+            "template",
+            Kind.TEXT,
+            "API key template to create the key from, e.g. AuthenticatedSearch (create-only)",
+            default="",
+            create_only=True,
+        ),
+        FieldSpec(
+            "expires_at",
+            Kind.TIMESTAMP,
+            "Expiry (RFC 3339), sent as a lifetime at creation (create-only)",
+            default=None,
+            create_only=True,
+            any_when_unset=True,
+            tolerance=timedelta(seconds=60),
+        ),
+    ),
+    selector_kinds=("id",),
+    removal_policies=("delete", "disable"),
+    description_max=1000,
+    eventually_consistent=False,
+    key_rules=_key_rules,
+    key_json_schema={
+        "oneOf": [
+            {"required": ["privileges"], "not": {"required": ["template"]}},
+            {"required": ["template"], "not": {"required": ["privileges"]}},
+        ]
+    },
+    lint_rules=(
+        LintRule(
+            "coveo-edit-all-targets", "EDIT privileges on every target ('*').", _edit_everything
+        ),
+        LintRule(
+            "coveo-impersonate-without-search-hub",
+            "IMPERSONATE (directly or through a template) without a search hub.",
+            _impersonate_without_hub,
+        ),
+        LintRule(
+            "coveo-unknown-owner", "A privilege owner keystate does not know.", _unknown_owner
+        ),
+    ),
+)

@@ -1,0 +1,138 @@
+"""One behaviour suite, every provider: what differs per provider lives here.
+
+A harness starts its provider's emulator (optionally with faults), writes the YAML for
+an account and its keys, and observes the emulator's stored state directly — never
+through keystate — to check what keystate did.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from keystate.emulators.algolia import AlgoliaEmulator
+from keystate.emulators.faults import FaultSpec, Knobs
+from keystate.emulators.http import EmuRequest, RunningServer, start_in_thread
+from keystate.model import Marker, parse_description
+
+APP_ID = "BEHAVIOUR1"
+ADMIN_KEY = "be0000000000000000000000000000be"
+
+
+@dataclass
+class Running:
+    app: Any
+    server: RunningServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class Harness(Protocol):
+    provider: str
+    account: str
+    env: dict[str, str]
+
+    def start(self, faults: str = "", seed: int = 1, **knobs: Any) -> Running: ...
+    def account_yaml(self, url: str, extra: str = "") -> str: ...
+    def key_yaml(self, name: str, variant: int = 0) -> str: ...
+    def stored(self, running: Running) -> list[dict[str, Any]]: ...
+    def value_of(self, key: dict[str, Any]) -> str: ...
+    def add_unmanaged(self, running: Running, description: str) -> None: ...
+    def drift(self, running: Running, name: str) -> None: ...
+    def secrets(self, running: Running) -> set[str]: ...
+
+
+def knobs(
+    faults: str,
+    seed: int,
+    latency_ms: float = 0,
+    retry_after: float = 0.0,
+    timeout_hold_s: float = 1.0,
+) -> Knobs:
+    return Knobs(
+        latency_ms=latency_ms,
+        faults=FaultSpec.parse(faults),
+        fault_seed=seed,
+        retry_after=retry_after,
+        timeout_hold_s=timeout_hold_s,
+    )
+
+
+def markers(harness: Harness, running: Running) -> Counter[tuple[str, bool]]:
+    """(name, pending) of every key carrying a keystate marker, counted."""
+    out: Counter[tuple[str, bool]] = Counter()
+    for key in harness.stored(running):
+        marker: Marker | None = parse_description(str(key.get("description") or ""))[1]
+        if marker is not None:
+            out[(marker.name, marker.pending)] += 1
+    return out
+
+
+class AlgoliaHarness:
+    provider = "algolia"
+    account = "algolia-prod"
+    env = {"ALGOLIA_APPLICATION_ID": APP_ID, "ALGOLIA_ADMIN_API_KEY": ADMIN_KEY}
+
+    def start(
+        self, faults: str = "", seed: int = 1, propagation_delay_ms: float = 0, **kw: Any
+    ) -> Running:
+        app = AlgoliaEmulator(
+            app_id=APP_ID, admin_key=ADMIN_KEY, propagation_delay_ms=propagation_delay_ms
+        )
+        return Running(app, start_in_thread(app, knobs(faults, seed, **kw)))
+
+    def account_yaml(self, url: str, extra: str = "") -> str:
+        return (
+            f"  {self.account}:\n    provider: algolia\n"
+            "    application_id: ${ALGOLIA_APPLICATION_ID}\n    api_key: ${ALGOLIA_ADMIN_API_KEY}\n"
+            f'    hosts: ["{url}"]\n    timeout: 0.5\n    wait_timeout: 5\n{extra}'
+        )
+
+    def key_yaml(self, name: str, variant: int = 0) -> str:
+        acl = ["search", "browse", "analytics"][variant % 3]
+        return (
+            f"    {name}:\n      description: key {name}\n      acl: [{acl}]\n"
+            "      referers: ['https://shop.example.com/*']\n      expires_at: 2031-01-01T00:00:00Z\n"
+        )
+
+    def stored(self, running: Running) -> list[dict[str, Any]]:
+        return list(running.app.snapshot())
+
+    def value_of(self, key: dict[str, Any]) -> str:
+        return str(key["value"])
+
+    def _call(
+        self, running: Running, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> Any:
+        app: AlgoliaEmulator = running.app
+        headers = {"x-algolia-application-id": app.app_id, "x-algolia-api-key": app.admin_key}
+        reply = app.handle(
+            EmuRequest(method, path, "", headers, json.dumps(body).encode() if body else b"")
+        )
+        assert 200 <= reply.status < 300, reply.body
+        return json.loads(reply.body) if reply.body else None
+
+    def add_unmanaged(self, running: Running, description: str) -> None:
+        self._call(running, "POST", "/1/keys", {"acl": ["search"], "description": description})
+
+    def drift(self, running: Running, name: str) -> None:
+        key = next(k for k in self.stored(running) if f"/{name}" in str(k.get("description")))
+        self._call(
+            running,
+            "PUT",
+            f"/1/keys/{key['value']}",
+            {"acl": ["deleteIndex"], "description": key["description"]},
+        )
+
+    def secrets(self, running: Running) -> set[str]:
+        return {str(k["value"]) for k in self.stored(running)} | {ADMIN_KEY}
+
+
+HARNESSES: dict[str, Harness] = {"algolia": AlgoliaHarness()}
