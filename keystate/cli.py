@@ -11,13 +11,12 @@ need them, so ``keystate --help`` and ``keystate validate`` start fast.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from keystate.plan import Plan
     from keystate.providers.base import ConnectOptions
 
+T = TypeVar("T")
 FORMATS = ("text", "json")
 PLAN_FORMATS = ("text", "json")
 
@@ -99,6 +99,13 @@ def _run(invoke: Callable[[], object]) -> int:
         ui.err("This is a bug in keystate; please report it with the command you ran.")
         return EXIT_ERROR
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, imported on first use (asyncio costs ~40 ms of start-up)."""
+    import asyncio
+
+    return asyncio.run(coroutine)
 
 
 def config_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -217,7 +224,7 @@ def plan(
     """Read the live accounts and show what apply would change. Never changes anything."""
     ui = _ui()
     config = _load(ui, config_path)
-    the_plan = asyncio.run(_plan_only(ui, config, accounts))
+    the_plan = _run_async(_plan_only(ui, config, accounts))
     _render(ui, the_plan, fmt, show_unmanaged)
     if out_path is not None:
         from keystate import savedplan
@@ -305,9 +312,9 @@ def apply(
             raise UsageError("--account cannot be combined with a saved plan")
         explicit = ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
         config = _load(ui, config_path) if explicit else None
-        return asyncio.run(run.saved(planfile, config))
+        return _run_async(run.saved(planfile, config))
     config = _load(ui, config_path)
-    return asyncio.run(run.fresh(config, accounts, auto_approve))
+    return _run_async(run.fresh(config, accounts, auto_approve))
 
 
 class _Run:
@@ -506,7 +513,7 @@ def import_(account: str, config_path: Path, out_path: Path | None) -> int:
         raise UsageError(
             f"--out {out_path} exists; choose a new file (keystate never overwrites it)"
         )
-    live = asyncio.run(_live_keys(ui, config, account))
+    live = _run_async(_live_keys(ui, config, account))
     text = importer.render(account, config.schema(account), live, config.owner)
     if out_path is None:
         ui.out(text, nl=False)
@@ -550,7 +557,7 @@ def privileges(account: str, config_path: Path, fmt: str) -> int:
     """What can be granted to a key in ACCOUNT (Algolia ACLs; Coveo's live catalogue)."""
     ui = _ui()
     config = _load(ui, config_path)
-    grants = asyncio.run(_grants(ui, config, account))
+    grants = _run_async(_grants(ui, config, account))
     if fmt == "json":
         ui.out(json.dumps([{"name": g.name, "detail": g.detail} for g in grants], indent=2))
         return EXIT_OK
