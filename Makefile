@@ -20,8 +20,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check keystate tests bench
-	$(BIN)/ruff format --check keystate tests bench
+	$(BIN)/ruff check keystate tests bench scripts
+	$(BIN)/ruff format --check keystate tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

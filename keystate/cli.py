@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 FORMATS = ("text", "json")
-PLAN_FORMATS = ("text", "json")
+PLAN_FORMATS = ("text", "json", "markdown")
 
 
 class KeystateGroup(click.Group):
