@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_CONFORMANCE := tests/conformance/coveo
+NODE_STAMP := $(NODE_CONFORMANCE)/node_modules/.installed
 
 .PHONY: demo test lint typecheck unit bench clean
 
@@ -19,6 +21,11 @@ demo: $(STAMP)
 ## make test: lint, type-check and the whole test suite
 test: lint typecheck unit
 
+# The official Coveo client (npm), for the conformance test against the emulator.
+$(NODE_STAMP): $(NODE_CONFORMANCE)/package.json $(NODE_CONFORMANCE)/package-lock.json
+	npm ci --prefix $(NODE_CONFORMANCE) --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check keystate tests bench scripts
 	$(BIN)/ruff format --check keystate tests bench scripts
@@ -26,7 +33,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -39,6 +39,7 @@ log = logging.getLogger("keystate.apply")
 DEFAULT_PARALLELISM = 4
 DEFAULT_WAIT_TIMEOUT = 30.0
 CREATE_TRIES = 3
+CONSISTENT_LOOKUP_SECONDS = 2.0
 T = TypeVar("T")
 
 
@@ -256,9 +257,12 @@ class _Account:
                     return key
             return None
 
+        # Even a provider documented as read-consistent gets a short look-again window:
+        # missing a committed key here would mean creating it a second time.
+        bound = self.wait_timeout
         if not self.diff.schema.eventually_consistent:
-            return await look()
-        return await _poll(look, self.wait_timeout)
+            bound = min(bound, CONSISTENT_LOOKUP_SECONDS)
+        return await _poll(look, bound)
 
     def _deliver(self, spec: KeySpec, created: CreatedKey) -> None:
         sink = self.options.sink

@@ -691,7 +691,7 @@ def emulator_coveo(
     default_lifetime: str | None,
 ) -> int:
     """Serve Coveo's API-key endpoints (/rest/organizations/ORG/apikeys...) on 127.0.0.1."""
-    from keystate.emulators.coveo import CoveoEmulator  # type: ignore[import-not-found]
+    from keystate.emulators.coveo import CoveoEmulator
 
     if not token and not (state and state.exists()):
         raise UsageError(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from keystate.emulators.algolia import AlgoliaEmulator
+from keystate.emulators.coveo import CoveoEmulator
 from keystate.emulators.faults import FaultSpec, Knobs
 from keystate.emulators.http import EmuRequest, RunningServer, start_in_thread
 from keystate.model import Marker, parse_description
@@ -135,4 +136,69 @@ class AlgoliaHarness:
         return {str(k["value"]) for k in self.stored(running)} | {ADMIN_KEY}
 
 
-HARNESSES: dict[str, Harness] = {"algolia": AlgoliaHarness()}
+ORG = "behaviour"
+TOKEN = "xbehaviourtoken00000000000000000"
+
+
+class CoveoHarness:
+    provider = "coveo"
+    account = "coveo-prod"
+    env = {"COVEO_ACCESS_TOKEN": TOKEN}
+
+    def start(
+        self, faults: str = "", seed: int = 1, propagation_delay_ms: float = 0, **kw: Any
+    ) -> Running:
+        app = CoveoEmulator(
+            organization_id=ORG, token=TOKEN, propagation_delay_ms=propagation_delay_ms
+        )
+        return Running(app, start_in_thread(app, knobs(faults, seed, **kw)))
+
+    def account_yaml(self, url: str, extra: str = "") -> str:
+        return (
+            f"  {self.account}:\n    provider: coveo\n    organization_id: {ORG}\n"
+            "    token: ${COVEO_ACCESS_TOKEN}\n"
+            f"    base_url: {url}\n    timeout: 0.5\n    wait_timeout: 5\n{extra}"
+        )
+
+    def key_yaml(self, name: str, variant: int = 0) -> str:
+        ip = ["203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24"][variant % 3]
+        return (
+            f"    {name}:\n      description: key {name}\n      privileges:\n"
+            "        - {owner: SEARCH_API, target_domain: EXECUTE_QUERY}\n"
+            f'      allowed_ips: ["{ip}"]\n      expires_at: 2031-01-01T00:00:00Z\n'
+        )
+
+    def stored(self, running: Running) -> list[dict[str, Any]]:
+        return list(running.app.snapshot())
+
+    def value_of(self, key: dict[str, Any]) -> str:
+        return str(key["value"])
+
+    def _call(self, running: Running, method: str, path: str, body: Any = None) -> Any:
+        headers = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+        raw = json.dumps(body).encode() if body is not None else b""
+        reply = running.app.handle(
+            EmuRequest(method, f"/rest/organizations/{ORG}{path}", "", headers, raw)
+        )
+        assert 200 <= reply.status < 300, reply.body
+        return json.loads(reply.body) if reply.body else None
+
+    def add_unmanaged(self, running: Running, description: str) -> None:
+        body = {
+            "displayName": "hand-made",
+            "description": description,
+            "privileges": [{"owner": "SEARCH_API", "targetDomain": "EXECUTE_QUERY"}],
+        }
+        self._call(running, "POST", "/apikeys", body)
+
+    def drift(self, running: Running, name: str) -> None:
+        key = next(k for k in self.stored(running) if f"/{name}" in str(k.get("description")))
+        model = self._call(running, "GET", f"/apikeys/{key['id']}")
+        model["allowedIps"] = ["0.0.0.0/0"]
+        self._call(running, "PUT", f"/apikeys/{key['id']}", model)
+
+    def secrets(self, running: Running) -> set[str]:
+        return {str(k["value"]) for k in self.stored(running)} | {TOKEN}
+
+
+HARNESSES: dict[str, Harness] = {"algolia": AlgoliaHarness(), "coveo": CoveoHarness()}

@@ -376,9 +376,7 @@ def connect(account: AccountConfig, options: ConnectOptions) -> CoveoProvider:
     region = account.text("region") or "us"
     sandbox = account.path("sandbox")
     if sandbox is not None:
-        from keystate.emulators.coveo import (  # type: ignore[import-not-found]
-            CoveoEmulator,
-        )
+        from keystate.emulators.coveo import CoveoEmulator
         from keystate.providers.sandbox import SandboxTransport
 
         emulator = CoveoEmulator(sandbox, region=region)
