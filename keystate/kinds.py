@@ -153,6 +153,14 @@ def _text_item(item: JSONValue) -> str:
 
 
 def is_default(spec: FieldSpec, value: FieldValue) -> bool:
+    """Whether a value is the field's default, i.e. may be left out when shown.
+
+    Not ``equal(spec, spec.default, value)``: for a field whose unset desired value
+    accepts anything (``any_when_unset``), every value would count as the default and a
+    create or an import would silently drop, say, a Coveo key's privileges.
+    """
+    if spec.default is None:
+        return value is None
     return equal(spec, spec.default, value)
 
 

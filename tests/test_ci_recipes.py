@@ -3,6 +3,7 @@ their keystate commands really work — run here against the sandbox."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -122,9 +123,8 @@ def checkout(tmp_path: Path) -> Path:
     quickstart = ROOT / "examples" / "quickstart"
     shutil.copy(quickstart / "keystate.yaml", tmp_path / "keystate.yaml")
     (tmp_path / ".keystate").mkdir()
-    shutil.copy(
-        quickstart / "seed" / "algolia-prod.json", tmp_path / ".keystate" / "algolia-prod.json"
-    )
+    for seed in (quickstart / "seed").glob("*.json"):
+        shutil.copy(seed, tmp_path / ".keystate" / seed.name)
     return tmp_path
 
 
@@ -149,7 +149,12 @@ def test_plan_apply_and_drift_workflows_against_the_sandbox(checkout: Path) -> N
 
     result = runner.run("keystate-apply.yml", "apply", "Apply the saved plan")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert len((checkout / "new-keys.jsonl").read_text().splitlines()) == 2
+    created = [json.loads(line)["address"] for line in (checkout / "new-keys.jsonl").open()]
+    assert sorted(created) == [
+        "algolia-prod/crawler",
+        "algolia-prod/storefront-search",
+        "coveo-prod/analytics-push",
+    ]
     assert (checkout / "keystate-report.json").exists()
 
     result = runner.run("keystate-drift.yml", "drift", "Check for drift")

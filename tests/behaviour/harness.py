@@ -39,6 +39,7 @@ class Harness(Protocol):
     provider: str
     account: str
     env: dict[str, str]
+    bad_env: dict[str, str]  # wrong credentials, to check errors echo none
 
     def start(self, faults: str = "", seed: int = 1, **knobs: Any) -> Running: ...
     def account_yaml(self, url: str, extra: str = "") -> str: ...
@@ -80,6 +81,7 @@ class AlgoliaHarness:
     provider = "algolia"
     account = "algolia-prod"
     env = {"ALGOLIA_APPLICATION_ID": APP_ID, "ALGOLIA_ADMIN_API_KEY": ADMIN_KEY}
+    bad_env = {"ALGOLIA_APPLICATION_ID": APP_ID, "ALGOLIA_ADMIN_API_KEY": "f0" * 16}
 
     def start(
         self, faults: str = "", seed: int = 1, propagation_delay_ms: float = 0, **kw: Any
@@ -144,6 +146,7 @@ class CoveoHarness:
     provider = "coveo"
     account = "coveo-prod"
     env = {"COVEO_ACCESS_TOKEN": TOKEN}
+    bad_env = {"COVEO_ACCESS_TOKEN": "xwrongtoken0000000000000000000000"}
 
     def start(
         self, faults: str = "", seed: int = 1, propagation_delay_ms: float = 0, **kw: Any

@@ -1,6 +1,6 @@
 """Coveo key fields and connection settings (``shared/providers/coveo-api.md`` §4–§7).
 
-Two decisions shape this schema (see docs/providers/coveo.md):
+Two decisions shape this schema (see docs/configuration.md, "Coveo key fields"):
 
 * ``privileges``, ``template`` and ``expires_at`` are **create-only**. Coveo's update
   schema has no privileges and no lifetime, and a template is a creation parameter, so
