@@ -221,19 +221,23 @@ class _Account:
     async def _create_pending(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
         stored = self._stored(spec, pending=True)
         last: Exception | None = None
+        # Keys this loop removed stay excluded: a lagging list may still show one, and
+        # taking it for the next try's key would leave that key behind as a duplicate.
+        excluded = list(exclude)
         for _ in range(CREATE_TRIES):
             try:
                 created = await self.provider.create(spec, stored)
             except AmbiguousWriteError as exc:
                 last = exc
                 log.info("%s: %s; looking for it before trying again", spec.address, exc)
-                found = await self._find_created(spec, exclude)
+                found = await self._find_created(spec, excluded)
                 if found is None:
                     continue
                 if found.value is None:
                     # Its value was never seen and cannot be read back: nobody can be
                     # using it. Remove it and create a key whose value we will see.
                     await self.provider.delete(found)
+                    excluded.append(found.ref)
                     await self._confirm_gone(found, strict=False)
                     continue
                 created = CreatedKey(found, found.value, found.created_at or datetime.now(UTC))

@@ -31,6 +31,7 @@ class Recording:
     sink: Path | None = None
     writes: list[str] = field(default_factory=list)
     sink_at_delete: list[str] = field(default_factory=list)
+    lose_creates: int = 0  # commit this many creates, then answer 500 (ambiguous)
 
     def route_name(self, request: EmuRequest) -> str:
         return self.app.route_name(request)
@@ -43,7 +44,11 @@ class Recording:
             self.writes.append(f"{request.method} {self.route_name(request)}")
         if request.method == "DELETE" and self.sink is not None:
             self.sink_at_delete.append(self.sink.read_text() if self.sink.exists() else "")
-        return self.app.handle(request)
+        reply = self.app.handle(request)
+        if self.route_name(request) == "create" and self.lose_creates > 0:
+            self.lose_creates -= 1
+            return self.app.fault_response(500, None)
+        return reply
 
 
 @pytest.fixture
@@ -168,6 +173,26 @@ def test_changing_expires_at_replaces_the_key_new_value_first(
     assert new["value"] in at_delete
     assert new["expiration_ms"] != old["expiration_ms"]
     assert run("plan", "-c", str(path), "--detailed-exitcode", env=ENV).exit_code == 0
+
+
+def test_ambiguous_creates_with_lagging_reads_leave_no_duplicate(
+    write: Callable[..., Path], run: Callable[..., Result], tmp_path: Path
+) -> None:
+    # Two creates commit but answer 500, and reads lag writes by 300 ms: after deleting
+    # the first orphan, a lagging list still shows it; taking it for the second try's
+    # key would leave the second orphan behind next to the key finally created.
+    app = CoveoEmulator(organization_id=ORG, token=TOKEN, propagation_delay_ms=300)
+    recording = Recording(app, lose_creates=2)
+    secrets = tmp_path / "s.jsonl"
+    with start_in_thread(recording) as server:
+        path = write(config(server.url, SITE % "2031-01-01T00:00:00Z"))
+        result = run(
+            "apply", "-c", str(path), "--auto-approve", "--secrets-out", str(secrets), env=ENV
+        )
+        assert result.exit_code == 0, result.output
+        assert recording.writes.count("POST create") == 3
+        (key,) = managed(app).values()  # the primary: no orphan left behind
+        assert [json.loads(line)["value"] for line in secrets.open()] == [key["value"]]
 
 
 def test_removal_disable_policy_disables_instead_of_deleting(
