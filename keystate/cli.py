@@ -139,7 +139,7 @@ def accounts_option(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(__version__, "--version", prog_name="keystate")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool, no_color: bool) -> None:
-    """Declarative API-key permissions for Algolia (and more): plan, review, apply.
+    """Declarative API-key permissions for Algolia and Coveo: plan, review, apply.
 
     \b
     Typical loop:

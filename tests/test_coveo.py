@@ -5,11 +5,18 @@ delivered before the old key goes, the `removal: disable` policy, and templates.
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import Result
 
@@ -241,3 +248,60 @@ def test_a_key_made_from_a_template(
     assert key["display_name"] == "portal"
     assert {p["targetDomain"] for p in key["privileges"]} >= {"IMPERSONATE"}
     assert run("plan", "-c", str(path), "--detailed-exitcode", env=ENV).exit_code == 0
+
+
+def test_emulator_command_serves_coveo_until_sigterm(
+    write: Callable[..., Path], run: Callable[..., Result], tmp_path: Path
+) -> None:
+    state = tmp_path / "coveo-state.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "keystate",
+            "emulator",
+            "coveo",
+            "--port",
+            "0",
+            "--org",
+            ORG,
+            "--region",
+            "eu",
+            "--state",
+            str(state),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "KEYSTATE_EMULATOR_TOKEN": TOKEN},
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        url = match.group(1)
+        path = write(
+            config(url, SITE % "2031-01-01T00:00:00Z").replace(
+                f"    organization_id: {ORG}\n", f"    organization_id: {ORG}\n    region: eu\n"
+            )
+        )
+        secrets = tmp_path / "s.jsonl"
+        result = run(
+            "apply", "-c", str(path), "--auto-approve", "--secrets-out", str(secrets), env=ENV
+        )
+        assert result.exit_code == 0, result.output
+        assert run("plan", "-c", str(path), "--detailed-exitcode", env=ENV).exit_code == 0
+        # The platform host of another region is refused the way Coveo does it.
+        wrong = httpx.get(
+            f"{url}/rest/organizations/{ORG}/apikeys",
+            headers={"authorization": f"Bearer {TOKEN}", "host": "platform.cloud.coveo.com"},
+        )
+        assert wrong.status_code == 400 and wrong.json()["errorCode"] == "INVALID_REQUEST"
+        assert "eu-west-1" in wrong.json()["message"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert TOKEN not in line + err
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    assert len(json.loads(state.read_text())["keys"]) == 1
