@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -137,6 +139,16 @@ def retry_after(response: httpx.Response, cap: float) -> float | None:
     return max(0.0, min(seconds, cap))
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context of the run (certifi's CA bundle, like httpx's default).
+
+    Loading the CA bundle takes tens of milliseconds and keystate opens one client per
+    account: with a context per client, 60 accounts spent seconds before the first request.
+    """
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
 class HttpClient:
     """Sends requests for one account under the shared policy."""
 
@@ -174,7 +186,7 @@ class HttpClient:
             transport=transport,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             follow_redirects=False,
-            verify=True,
+            verify=tls_context() if transport is None else True,
             trust_env=False,
         )
         self.requests_sent = 0
