@@ -62,7 +62,26 @@ def equal(spec: FieldSpec, desired: FieldValue, live: FieldValue) -> bool:
         if isinstance(desired, datetime) and isinstance(live, datetime):
             return abs(desired - live) <= spec.tolerance
         return desired is None and live is None
+    if spec.kind is Kind.PRIVILEGES:
+        return _every_target(desired) == _every_target(live)
     return desired == live
+
+
+def _every_target(value: FieldValue) -> FieldValue:
+    """Privileges with ``target_id: "*"`` (every resource) written as no target id.
+
+    Both mean "every resource in the domain" (coveo-api.md §4.7, §6), and whether Coveo
+    echoes a privilege sent without ``targetId`` as ``"*"`` is not documented. Were the
+    two compared as different, a create-only field would plan a replace — a new key
+    value — on every run.
+    """
+    if not isinstance(value, frozenset):
+        return value
+    return frozenset(
+        Privilege(p.owner, p.target_domain, p.type) if p.target_id == "*" else p
+        for p in value
+        if isinstance(p, Privilege)
+    )
 
 
 def to_json(value: FieldValue) -> JSONValue:

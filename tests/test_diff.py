@@ -229,3 +229,22 @@ def test_owner_namespacing() -> None:
     assert plan([spec("web", acl=frozenset({"search"}))], [ours], owner=None).changes == ()
     result = plan([spec("web", acl=frozenset({"search"}))], [ours], owner="team")
     assert result.changes == () and "another owner's marker" in result.refusals[0]
+
+
+def test_a_privilege_on_every_target_equals_one_without_a_target() -> None:
+    from keystate.kinds import equal
+    from keystate.model import Privilege
+    from keystate.providers.coveo.schema import SCHEMA as COVEO
+
+    privileges = next(f for f in COVEO.fields if f.name == "privileges")
+    bare = Privilege("SEARCH_API", "EXECUTE_QUERY")
+    everything = Privilege("SEARCH_API", "EXECUTE_QUERY", None, "*")
+    source = Privilege("PLATFORM", "SOURCE", "EDIT", "mysource")
+    # Coveo may echo a privilege sent without targetId as "*" (or the reverse): no diff,
+    # so no replace (a new key value) on every run.
+    assert equal(privileges, frozenset({bare, source}), frozenset({everything, source}))
+    assert equal(privileges, frozenset({everything}), frozenset({bare}))
+    # A specific target is still a different privilege.
+    assert not equal(privileges, frozenset({bare}), frozenset({source}))
+    other = Privilege("PLATFORM", "SOURCE", "EDIT", "another")
+    assert not equal(privileges, frozenset({source}), frozenset({other}))
