@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TypeVar
 
+from keystate import kinds
 from keystate.diff import AccountDiff, Change, field_changes, marker_for
 from keystate.errors import AmbiguousWriteError, KeystateError, ProviderError
 from keystate.model import Action, KeySpec, LiveKey
@@ -153,6 +154,9 @@ class _Account:
             assert change.desired is not None
             created = await self._create(change.desired, exclude=())
             await self._confirm_present(created.live, change.desired, "created")
+            altered = self._altered(change.desired, created.live)
+            if altered:
+                raise ProviderError(f"created and its value delivered, but {altered}")
             return Result(change.address, action, Outcome.DONE, "created", created.live.ref)
         if action in (Action.UPDATE, Action.ADOPT):
             assert change.desired is not None and change.live is not None
@@ -197,6 +201,9 @@ class _Account:
                 f"new key {created.live.ref} created and its value delivered, but removing the "
                 f"old key {old.ref} failed ({exc}); run apply again to finish"
             ) from None
+        altered = self._altered(change.desired, created.live)
+        if altered:
+            raise ProviderError(f"replaced {old.ref} and the new value delivered, but {altered}")
         return Result(
             change.address,
             Action.REPLACE,
@@ -204,6 +211,24 @@ class _Account:
             f"replaced {old.ref} (new value delivered)",
             created.live.ref,
         )
+
+    def _altered(self, spec: KeySpec, created: LiveKey) -> str | None:
+        """Whether the provider stored a create-only field otherwise than asked (e.g. it
+        capped a lifetime). Such a key would be planned for replacement again on every
+        run, each time with a new value: say so, rather than report the change done."""
+        schema = self.diff.schema
+        for fspec in schema.fields:
+            if not fspec.create_only:
+                continue
+            wanted = spec.fields.get(fspec.name, fspec.default)
+            got = created.fields.get(fspec.name, fspec.default)
+            if not kinds.equal(fspec, wanted, got):
+                return (
+                    f"{schema.title} stored {fspec.name} = {kinds.to_text(got)} instead of "
+                    f"{kinds.to_text(wanted)}; every plan would replace the key again: declare "
+                    f"{fspec.name} as {schema.title} keeps it"
+                )
+        return None
 
     # -- create, without duplicates or lost values ----------------------------------------
     def _stored(self, spec: KeySpec, pending: bool = False) -> str:

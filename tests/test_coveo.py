@@ -4,6 +4,7 @@ delivered before the old key goes, the `removal: disable` policy, and templates.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -39,6 +40,7 @@ class Recording:
     writes: list[str] = field(default_factory=list)
     sink_at_delete: list[str] = field(default_factory=list)
     lose_creates: int = 0  # commit this many creates, then answer 500 (ambiguous)
+    lifetime_cap: str | None = None  # store creates with this lifetime (a server cap)
 
     def route_name(self, request: EmuRequest) -> str:
         return self.app.route_name(request)
@@ -51,6 +53,10 @@ class Recording:
             self.writes.append(f"{request.method} {self.route_name(request)}")
         if request.method == "DELETE" and self.sink is not None:
             self.sink_at_delete.append(self.sink.read_text() if self.sink.exists() else "")
+        if self.lifetime_cap and self.route_name(request) == "create":
+            body = json.loads(request.body)
+            body["lifetimeDuration"] = self.lifetime_cap
+            request = dataclasses.replace(request, body=json.dumps(body).encode())
         reply = self.app.handle(request)
         if self.route_name(request) == "create" and self.lose_creates > 0:
             self.lose_creates -= 1
@@ -200,6 +206,26 @@ def test_ambiguous_creates_with_lagging_reads_leave_no_duplicate(
         assert recording.writes.count("POST create") == 3
         (key,) = managed(app).values()  # the primary: no orphan left behind
         assert [json.loads(line)["value"] for line in secrets.open()] == [key["value"]]
+
+
+def test_a_lifetime_the_server_caps_is_reported_not_done(
+    coveo: tuple[Recording, RunningServer],
+    write: Callable[..., Path],
+    run: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
+    # If Coveo stores a shorter lifetime than asked, the next plan would replace the key
+    # (a new value) on every run: apply says so instead of reporting the create done.
+    recording, server = coveo
+    recording.lifetime_cap = "P30D"
+    secrets = tmp_path / "s.jsonl"
+    path = write(config(server.url, SITE % "2031-01-01T00:00:00Z"))
+    result = run("apply", "-c", str(path), "--auto-approve", "--secrets-out", str(secrets), env=ENV)
+    assert result.exit_code == 1, result.output
+    assert "created and its value delivered, but Coveo stored expires_at = " in result.output
+    assert 'instead of "2031-01-01T00:00:00Z"' in result.output
+    (key,) = managed(recording.app).values()
+    assert [json.loads(line)["value"] for line in secrets.open()] == [key["value"]]
 
 
 def test_removal_disable_policy_disables_instead_of_deleting(
