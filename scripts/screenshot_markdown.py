@@ -53,10 +53,8 @@ def quickstart_plan() -> str:
         work = Path(tmp)
         shutil.copy(ROOT / "examples/quickstart/keystate.yaml", work / "keystate.yaml")
         (work / ".keystate").mkdir()
-        shutil.copy(
-            ROOT / "examples/quickstart/seed/algolia-prod.json",
-            work / ".keystate/algolia-prod.json",
-        )
+        for seed in (ROOT / "examples/quickstart/seed").glob("*.json"):
+            shutil.copy(seed, work / ".keystate" / seed.name)
         result = subprocess.run(
             [str(keystate), "plan", "--format", "markdown"],
             cwd=work,
