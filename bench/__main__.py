@@ -3,7 +3,8 @@
 Every figure is measured in this run, side by side with the floor and the reference
 peers it is compared with, because these machines are shared and noisy: ratios measured
 together are meaningful where absolute times are not. Each measured program runs as its
-own process (so startup and peak memory are its own); the emulators run in this one.
+own process (so startup and peak memory are its own), the programs of a scenario take
+turns run after run, and the emulators run in this process.
 
 Usage: python -m bench [--runs N] [--only a,b,c,d] [--quick]
 """
@@ -16,15 +17,16 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
-from bench.harness import ROOT, keystate, median_of, python, run_child
-from bench.world import World, algolia_world
+from bench.harness import ROOT, Measured, Run, keystate, python, round_robin, run_child
+from bench.world import World, world
 
 RESULTS = ROOT / "bench" / "results"
+LATENCY_MS = 50
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Row:
     seconds: float
     floor: float | None
     rss_mb: float
+    runs: int
 
     @property
     def ratio(self) -> float | None:
@@ -50,6 +53,19 @@ class Check:
     ok: bool
 
 
+def row(scenario: str, w: World | None, m: Measured, floor: Measured | None) -> Row:
+    return Row(
+        scenario=scenario,
+        keys=w.keys if w else 0,
+        accounts=len(w.accounts) if w else 0,
+        requests=m.request_count,
+        seconds=m.seconds,
+        floor=floor.seconds if floor else None,
+        rss_mb=m.rss_mb,
+        runs=len(m.runs),
+    )
+
+
 class Bench:
     def __init__(self, runs: int, quick: bool, workdir: Path) -> None:
         self.runs = runs
@@ -61,169 +77,227 @@ class Bench:
     def check(self, name: str, value: float, target: str, ok: bool) -> None:
         self.checks.append(Check(name, round(value, 3), target, ok))
 
-    def measure(
-        self,
-        world: World,
-        cmd: list[str],
-        runs: int | None = None,
-        before: Callable[[], None] | None = None,
-    ) -> tuple[float, float]:
-        return median_of(runs or self.runs, lambda: run_child(cmd, world.env), before)
+    def at_least(self, name: str, value: float, bound: float) -> None:
+        self.check(name, value, f">= {bound:g}", value >= bound)
 
-    def requests_of(self, world: World, cmd: list[str]) -> int:
-        world.reset_counters()
-        run_child(cmd, world.env)
-        return world.requests()
+    def at_most(self, name: str, value: float, bound: float) -> None:
+        self.check(name, value, f"<= {bound:g}", value <= bound)
+
+    def check_plan_finds_drift(self, label: str, w: World) -> None:
+        """The measured plan must be right: exactly the drifted keys to update."""
+        out = run_child(
+            keystate("plan", "-c", str(w.config), "--format", "json"), w.env, ok=(0,), capture=True
+        )
+        summary = json.loads(out.stdout)["summary"]
+        found = summary["update"]
+        others = sum(v for k, v in summary.items() if k not in ("update", "unchanged"))
+        ok = found == w.drifted and summary["unchanged"] == w.keys - w.drifted and not others
+        self.check(
+            f"{label}: plan shows the {w.drifted} drifted keys", found, f"== {w.drifted}", ok
+        )
 
     # -- (a) ------------------------------------------------------------------------
     def plan_many_accounts(self) -> None:
-        accounts, keys = (10, 50) if self.quick else (50, 200)
-        with algolia_world(self.workdir, accounts, keys, latency_ms=50, drift=0.1) as world:
-            desc = world.describe(self.workdir / "world-a.json")
-            plan = keystate("plan", "-c", str(world.config))
-            requests = self.requests_of(world, plan)
-            seconds, rss = self.measure(world, plan)
-            floor, floor_rss = self.measure(world, python("bench.floor", str(desc)))
-            seq, seq_rss = self.measure(world, python("bench.sequential", str(desc)))
-            per_key, pk_rss = self.measure(world, python("bench.perkey", str(desc)), runs=1)
-            total = accounts * keys
-            self.rows += [
-                Row("a: keystate plan", total, accounts, requests, seconds, floor, rss),
-                Row(
-                    "a: floor (httpx + C YAML)", total, accounts, accounts, floor, floor, floor_rss
-                ),
-                Row(
-                    "a: sequential official client", total, accounts, accounts, seq, floor, seq_rss
-                ),
-                Row(
-                    "a: per-key refresh, 10 in flight",
-                    total,
-                    accounts,
-                    total,
-                    per_key,
-                    floor,
-                    pk_rss,
-                ),
-            ]
-            self.check("a: plan / floor", seconds / floor, "<= 1.5", seconds / floor <= 1.5)
-            self.check("a: sequential / plan", seq / seconds, ">= 5", seq / seconds >= 5)
-            self.check("a: per-key / plan", per_key / seconds, ">= 20", per_key / seconds >= 20)
-            self.check(
-                "a: requests per Algolia account", requests / accounts, "== 1", requests == accounts
+        algolia, coveo, keys = (5, 2, 50) if self.quick else (50, 10, 200)
+        with world(
+            self.workdir,
+            algolia=algolia,
+            coveo=coveo,
+            keys_per_account=keys,
+            latency_ms=LATENCY_MS,
+            drift=0.1,
+        ) as w:
+            desc = str(w.describe(self.workdir / "world-a.json"))
+            self.check_plan_finds_drift("a", w)
+            per_provider: list[dict[str, set[int]]] = []
+
+            def plan() -> Run:
+                run = run_child(keystate("plan", "-c", str(w.config)), w.env)
+                per_provider.append(w.requests_by_provider())
+                return run
+
+            m = round_robin(
+                self.runs,
+                {
+                    "plan": plan,
+                    "floor": lambda: run_child(python("bench.floor", desc)),
+                    "sequential": lambda: run_child(python("bench.sequential", desc)),
+                    "per-key": lambda: run_child(python("bench.perkey", desc)),
+                },
+                counter=(w.reset_counters, w.requests),
             )
+            floor = m["floor"]
+            self.rows += [
+                row("a: keystate plan", w, m["plan"], floor),
+                row("a: floor (httpx + C YAML)", w, floor, floor),
+                row("a: sequential official client", w, m["sequential"], floor),
+                row("a: per-key GET, 10 in flight", w, m["per-key"], floor),
+            ]
+            plan_s = m["plan"].seconds
+            self.at_most("a: plan / floor", plan_s / floor.seconds, 1.5)
+            self.at_least("a: sequential / plan", m["sequential"].seconds / plan_s, 5)
+            self.at_least("a: per-key / plan", m["per-key"].seconds / plan_s, 20)
+            for provider, expected in (("algolia", 1), ("coveo", 2)):
+                seen = set().union(*(run[provider] for run in per_provider))
+                self.check(
+                    f"a: requests per {provider} account, every run",
+                    max(seen),
+                    f"== {expected} (seen {sorted(seen)})",
+                    seen == {expected},
+                )
 
     # -- (b) ------------------------------------------------------------------------
     def apply_updates(self) -> None:
         keys = 200 if self.quick else 1000
-        with algolia_world(self.workdir, 1, keys, latency_ms=50, drift=0.0, seed=2) as world:
-            seeded = world.config
-            drifted = self.workdir / "apply-drifted.yaml"
-            drifted.write_text(seeded.read_text().replace("acl: [", "acl: [logs, "))
-            configs = [drifted, seeded]
+        with world(
+            self.workdir, algolia=1, keys_per_account=keys, latency_ms=LATENCY_MS, drift=1.0, seed=2
+        ) as w:
+            drifted = w.config
+            seeded = self.workdir / "apply-seeded"
+            seeded.mkdir()
+            for file in drifted.glob("*.yaml"):
+                # Back to what is live: the drift toggles 'logs' in every key's ACL.
+                (seeded / file.name).write_text(_toggle_logs(file.read_text()))
             turn = [0]
+            report = self.workdir / "apply-report.json"
+            updated: list[int] = []
 
-            def apply(parallelism: int) -> list[str]:
-                config = configs[turn[0] % 2]
+            def apply(parallelism: int) -> Run:
+                config = (drifted, seeded)[turn[0] % 2]
                 turn[0] += 1
-                return keystate(
-                    "apply", "-c", str(config), "--auto-approve", "--parallelism", str(parallelism)
+                cmd = keystate(
+                    "apply",
+                    *("-c", str(config), "--auto-approve", "--parallelism", str(parallelism)),
+                    *("--report", str(report)),
                 )
+                run = run_child(cmd, w.env)
+                results = json.loads(report.read_text())["results"]
+                updated.append(
+                    sum(r["action"] == "update" and r["outcome"] == "done" for r in results)
+                )
+                return run
 
-            times = {}
-            for parallelism in (1, 8):
-                runs = 3 if parallelism == 1 and self.quick else self.runs
-                seconds, rss = median_of(runs, lambda p=parallelism: run_child(apply(p), world.env))
-                times[parallelism] = seconds
+            # Each round applies the drift with both parallelisms, then the round after
+            # puts it back: every apply has all the keys to update.
+            m = round_robin(
+                self.runs,
+                {"p1": lambda: apply(1), "p8": lambda: apply(8)},
+                counter=(w.reset_counters, w.requests),
+            )
+            for name, label in (("p1", 1), ("p8", 8)):
                 self.rows.append(
-                    Row(
-                        f"b: apply {keys} updates, parallelism {parallelism}",
-                        keys,
-                        1,
-                        2 * keys,
-                        seconds,
-                        None,
-                        rss,
-                    )
+                    row(f"b: apply {keys:,} updates, parallelism {label}", w, m[name], None)
                 )
+            self.at_least("b: parallelism 1 / parallelism 8", m["p1"].seconds / m["p8"].seconds, 6)
             self.check(
-                "b: parallelism 1 / parallelism 8",
-                times[1] / times[8],
-                ">= 6",
-                times[1] / times[8] >= 6,
+                f"b: keys updated and confirmed by every apply (of {len(updated)})",
+                min(updated),
+                f"== {keys}",
+                set(updated) == {keys},
             )
 
     # -- (c) ------------------------------------------------------------------------
     def plan_growth(self) -> None:
         sizes = (1, 10) if self.quick else (1, 10, 100)
-        measured: dict[int, tuple[float, float]] = {}
+        measured: dict[int, Measured] = {}
         for n_accounts in sizes:
-            with algolia_world(
-                self.workdir, n_accounts, 1000, latency_ms=50, drift=0.1, seed=3
-            ) as world:
-                desc = world.describe(self.workdir / f"world-c{n_accounts}.json")
-                plan = keystate("plan", "-c", str(world.config))
-                requests = self.requests_of(world, plan)
-                seconds, rss = self.measure(world, plan)
-                floor, _ = self.measure(world, python("bench.floor", str(desc)))
-                keys = n_accounts * 1000
-                measured[keys] = (seconds, rss)
-                self.rows.append(
-                    Row(f"c: plan {keys:,} keys", keys, n_accounts, requests, seconds, floor, rss)
+            with world(
+                self.workdir,
+                algolia=n_accounts,
+                keys_per_account=1000,
+                latency_ms=LATENCY_MS,
+                drift=0.1,
+                seed=3,
+            ) as w:
+                desc = str(w.describe(self.workdir / f"world-c{n_accounts}.json"))
+                self.check_plan_finds_drift(f"c {w.keys:,}", w)
+                m = round_robin(
+                    self.runs,
+                    {
+                        "plan": partial(run_child, keystate("plan", "-c", str(w.config)), w.env),
+                        "floor": partial(run_child, python("bench.floor", desc)),
+                    },
+                    counter=(w.reset_counters, w.requests),
                 )
-        if 100_000 in measured:
-            (t10, m10), (t100, m100) = measured[10_000], measured[100_000]
-            self.check("c: time 100k / 10k", t100 / t10, "<= 10 (linear)", t100 / t10 <= 10)
-            self.check("c: peak RSS 100k / 10k", m100 / m10, "<= 10 (linear)", m100 / m10 <= 10)
-            self.check("c: peak RSS at 100k keys (MB)", m100, "< 150", m100 < 150)
+                measured[w.keys] = m["plan"]
+                self.rows += [
+                    row(f"c: keystate plan, {w.keys:,} keys", w, m["plan"], m["floor"]),
+                    row(f"c: floor, {w.keys:,} keys", w, m["floor"], m["floor"]),
+                ]
+        big = 100_000 if 100_000 in measured else 10_000
+        small = big // 10
+        t_ratio = measured[big].seconds / measured[small].seconds
+        m_ratio = measured[big].rss_mb / measured[small].rss_mb
+        self.at_most(f"c: time {big:,} / {small:,} keys", t_ratio, 10)
+        self.at_most(f"c: peak RSS {big:,} / {small:,} keys", m_ratio, 10)
+        if big == 100_000:
+            self.check(
+                "c: peak RSS at 100,000 keys (MB)",
+                measured[big].rss_mb,
+                "< 150",
+                measured[big].rss_mb < 150,
+            )
 
     # -- (d) ------------------------------------------------------------------------
     def cold_start(self) -> None:
         small = self.workdir / "small.yaml"
-        small.write_text(
-            "version: 1\naccounts:\n  a:\n    provider: algolia\n    sandbox: s.json\n"
-            "keys:\n  a:\n    web:\n      acl: [search]\n      referers: ['https://x/*']\n"
-            "      expires_at: 2099-01-01T00:00:00Z\n"
-        )
+        small.write_text(SMALL_CONFIG)
         runs = max(self.runs, 10)
-        base, base_rss = median_of(
-            runs, lambda: run_child([sys.executable, "-c", "import click, yaml"])
+        m = round_robin(
+            runs,
+            {
+                "base": lambda: run_child([sys.executable, "-c", "import click, yaml"]),
+                "help": lambda: run_child(keystate("--help")),
+                "validate": lambda: run_child(keystate("validate", "-c", str(small))),
+            },
         )
-        helptime, help_rss = median_of(runs, lambda: run_child(keystate("--help")))
-        validate, val_rss = median_of(
-            runs, lambda: run_child(keystate("validate", "-c", str(small)))
-        )
+        base = m["base"]
         self.rows += [
-            Row("d: python -c 'import click, yaml'", 0, 0, 0, base, base, base_rss),
-            Row("d: keystate --help", 0, 0, 0, helptime, base, help_rss),
-            Row("d: keystate validate (small)", 1, 1, 0, validate, base, val_rss),
+            row("d: python -c 'import click, yaml'", None, base, base),
+            row("d: keystate --help", None, m["help"], base),
+            row("d: keystate validate (small config)", None, m["validate"], base),
         ]
-        self.check("d: validate / import click+yaml", validate / base, "<= 2", validate / base <= 2)
+        self.at_most("d: validate / import click+yaml", m["validate"].seconds / base.seconds, 2)
+        heavy = help_imports()
+        self.check(
+            "d: heavy modules imported by --help", len(heavy), f"== 0 {sorted(heavy)}", not heavy
+        )
 
     # -- output ---------------------------------------------------------------------
     def table(self) -> str:
-        head = f"{'scenario':<40} {'keys':>8} {'accts':>5} {'requests':>8} {'wall s':>8} {'floor s':>8} {'ratio':>6} {'RSS MB':>7}"
+        head = (
+            f"{'scenario':<40} {'keys':>8} {'accts':>5} {'requests':>8} {'wall s':>8} "
+            f"{'floor s':>8} {'ratio':>6} {'RSS MB':>7} {'runs':>4}"
+        )
         lines = [head, "-" * len(head)]
         for r in self.rows:
             floor = f"{r.floor:8.3f}" if r.floor else f"{'':>8}"
             ratio = f"{r.ratio:6.2f}" if r.ratio else f"{'':>6}"
-            req = f"{r.requests:8d}" if r.requests is not None else f"{'':>8}"
+            req = f"{r.requests:8,}" if r.requests is not None else f"{'':>8}"
             lines.append(
-                f"{r.scenario:<40} {r.keys:>8,} {r.accounts:>5} {req} {r.seconds:8.3f} {floor} {ratio} {r.rss_mb:7.1f}"
+                f"{r.scenario:<40} {r.keys:>8,} {r.accounts:>5} {req} {r.seconds:8.3f} "
+                f"{floor} {ratio} {r.rss_mb:7.1f} {r.runs:>4}"
             )
         lines += ["", "Targets:"]
         for c in self.checks:
             lines.append(
-                f"  [{'PASS' if c.ok else 'FAIL'}] {c.name}: {c.value} (target {c.target})"
+                f"  [{'PASS' if c.ok else 'FAIL'}] {c.name}: {c.value:g} (target {c.target})"
             )
         return "\n".join(lines)
 
-    def save(self) -> Path:
+    def save(self, seconds: float) -> Path:
         RESULTS.mkdir(parents=True, exist_ok=True)
         document = {
             "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "machine": {"python": platform.python_version(), "platform": platform.platform()},
+            "machine": {
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "cpus": _cpus(),
+            },
             "runs": self.runs,
             "quick": self.quick,
+            "latency_ms": LATENCY_MS,
+            "bench_seconds": round(seconds),
             "rows": [asdict(r) | {"ratio": r.ratio} for r in self.rows],
             "checks": [asdict(c) for c in self.checks],
         }
@@ -232,11 +306,62 @@ class Bench:
         return path
 
 
+SMALL_CONFIG = """\
+version: 1
+accounts:
+  web:
+    provider: algolia
+    sandbox: web.json
+keys:
+  web:
+    storefront:
+      description: Storefront search box
+      acl: [search]
+      referers: ["https://shop.example.com/*"]
+      max_queries_per_ip_per_hour: 1000
+      expires_at: 2099-01-01T00:00:00Z
+"""
+
+HEAVY_MODULES = ("httpx", "deepdiff", "keystate.emulators")
+
+
+def help_imports() -> set[str]:
+    """The heavy modules `keystate --help` imports (per ``python -X importtime``)."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "keystate", "--help"]
+    err = run_child_stderr(cmd)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if "|" in line}
+    return {m for m in imported for h in HEAVY_MODULES if m == h or m.startswith(h + ".")}
+
+
+def run_child_stderr(cmd: list[str]) -> str:
+    import subprocess
+
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    return done.stderr
+
+
+def _toggle_logs(text: str) -> str:
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("      acl: ["):
+            acl = line.strip()[len("acl: [") : -1].split(", ")
+            out.append(f"      acl: [{', '.join(sorted(set(acl) ^ {'logs'}))}]\n")
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
     parser.add_argument("--only", default="a,b,c,d", help="scenarios to run")
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for iterating")
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="keystate-bench-") as tmp:
@@ -251,7 +376,7 @@ def main() -> None:
             print(f"running scenario {name}...", file=sys.stderr, flush=True)
             scenarios[name.strip()]()
         print(bench.table())
-        path = bench.save()
+        path = bench.save(time.perf_counter() - started)
     print(f"\nWritten to {path.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s.")
 
 

@@ -38,7 +38,8 @@ async def fetch_all(accounts: list[dict[str, object]]) -> None:
 
 def main() -> None:
     world = json.loads(Path(sys.argv[1]).read_text())
-    yaml.load(Path(world["config"]).read_text(), Loader=yaml.CSafeLoader)
+    for file in world["config"]:
+        yaml.load(Path(file).read_text(), Loader=yaml.CSafeLoader)
     asyncio.run(fetch_all(world["accounts"]))
 
 

@@ -1,4 +1,5 @@
-"""Measuring children: wall time and peak RSS of one process, medians of several runs."""
+"""Measuring children: wall time and peak RSS of one process, medians of several runs,
+and several programs measured round-robin so that they share the machine's moods."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,29 @@ class Run:
     seconds: float
     rss_mb: float
     returncode: int
+    stdout: str = ""
+
+
+@dataclass
+class Measured:
+    """Several runs of one program."""
+
+    runs: list[Run] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)  # per run, when a world counts them
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def rss_mb(self) -> float:
+        """The largest peak over the runs (the conservative figure)."""
+        return max(r.rss_mb for r in self.runs)
+
+    @property
+    def request_count(self) -> int | None:
+        """Requests per run; the largest if runs differed (they should not)."""
+        return max(self.requests) if self.requests else None
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -35,10 +59,15 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run_child(cmd: Sequence[str], env: dict[str, str] | None = None) -> Run:
+def run_child(
+    cmd: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    ok: tuple[int, ...] = (0,),
+    capture: bool = False,
+) -> Run:
     """Run a command to completion; its wall time and peak resident memory.
 
-    Peak memory is the child's ``VmHWM``, polled every few milliseconds. (``wait4``'s
+    Peak memory is the child's ``VmHWM``, polled every 2 ms while it runs. (``wait4``'s
     ``ru_maxrss`` would include the forking parent's pages: Linux folds the pre-exec
     memory map's high-water mark into it, and this parent holds the emulators.)
     """
@@ -48,7 +77,7 @@ def run_child(cmd: Sequence[str], env: dict[str, str] | None = None) -> Run:
         list(cmd),
         env=merged,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         cwd=ROOT,
     )
@@ -58,33 +87,41 @@ def run_child(cmd: Sequence[str], env: dict[str, str] | None = None) -> Run:
     def watch() -> None:
         while not done.is_set():
             peak[0] = max(peak[0], _peak_rss_mb(proc.pid))
-            done.wait(0.005)
+            done.wait(0.002)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    _, err = proc.communicate()
+    out, err = proc.communicate()
     seconds = time.perf_counter() - started
     done.set()
     watcher.join()
-    if proc.returncode not in (0, 2):
+    if proc.returncode not in ok:
         sys.stderr.write(err.decode(errors="replace")[-2000:])
         raise SystemExit(f"benchmark child failed ({proc.returncode}): {' '.join(cmd)}")
-    return Run(seconds, peak[0], proc.returncode)
+    return Run(seconds, peak[0], proc.returncode, (out or b"").decode())
 
 
-def median_of(
-    runs: int, make: Callable[[], Run], before: Callable[[], None] | None = None
-) -> tuple[float, float]:
-    """Median wall time and the largest peak RSS over ``runs`` runs."""
-    results = []
+def round_robin(
+    runs: int,
+    programs: Mapping[str, Callable[[], Run]],
+    counter: tuple[Callable[[], None], Callable[[], int]] | None = None,
+) -> dict[str, Measured]:
+    """Run every program ``runs`` times, interleaved (a, b, c, a, b, c, ...), so that a
+    slow spell of the shared machine hits them all alike. ``counter`` is (reset, read)
+    for the requests a world receives."""
+    results = {name: Measured() for name in programs}
     for _ in range(runs):
-        if before is not None:
-            before()
-        results.append(make())
-    return statistics.median(r.seconds for r in results), max(r.rss_mb for r in results)
+        for name, make in programs.items():
+            if counter is not None:
+                counter[0]()
+            results[name].runs.append(make())
+            if counter is not None:
+                results[name].requests.append(counter[1]())
+    return results
 
 
 def keystate(*args: str) -> list[str]:
+    """The console script, as users run it."""
     return [str(BIN / "keystate"), *args]
 
 

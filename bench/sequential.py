@@ -18,7 +18,8 @@ from algoliasearch.search.config import SearchConfig
 
 def main() -> None:
     world = json.loads(Path(sys.argv[1]).read_text())
-    yaml.load(Path(world["config"]).read_text(), Loader=yaml.CSafeLoader)
+    for file in world["config"]:
+        yaml.load(Path(file).read_text(), Loader=yaml.CSafeLoader)
     for account in world["accounts"]:
         creds = account["credentials"]
         if account["provider"] == "algolia":
