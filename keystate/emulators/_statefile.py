@@ -16,10 +16,72 @@ import fcntl
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
 _Signature = tuple[int, int, int]
+
+
+class _State(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=_State)
+T = TypeVar("T")
+
+
+class StateStore(Generic[S]):
+    """An emulator's state, in memory or in a :class:`JsonStateFile` shared by several
+    processes: reads reload a changed file, writes run under the file's lock.
+
+    ``fresh()`` makes the state of a new service, ``parse(data, where)`` reads a file;
+    ``overrides`` (attribute -> value, e.g. credentials given on the command line) win
+    over what a file holds.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        fresh: Callable[[], S],
+        parse: Callable[[object, str], S],
+        overrides: Mapping[str, object],
+    ) -> None:
+        self._file = JsonStateFile(path) if path is not None else None
+        self._fresh = fresh
+        self._parse = parse
+        self._overrides = dict(overrides)
+        self.state = fresh()
+        if self._file is not None:
+            self._reload(self._file)
+
+    def read(self) -> S:
+        """The current state, reloaded first if the file changed."""
+        if self._file is not None and self._file.changed():
+            self._reload(self._file)
+        return self.state
+
+    def write(self, change: Callable[[S], T]) -> T:
+        """Apply ``change`` under the file lock and persist it (unless it raises)."""
+        if self._file is None:
+            return change(self.state)
+        with self._file.exclusive():
+            if self._file.changed():
+                self._reload(self._file)
+            try:
+                result = change(self.state)
+                self._file.save(self.state.to_json())
+            except BaseException:
+                self._reload(self._file)  # drop any unsaved in-memory change
+                raise
+        return result
+
+    def _reload(self, file: JsonStateFile) -> None:
+        data = file.load()
+        state = self._fresh() if data is None else self._parse(data, str(file.path))
+        for name, value in self._overrides.items():
+            setattr(state, name, value)
+        self.state = state
 
 
 class JsonStateFile:

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from urllib.parse import parse_qs, unquote
 
 from keystate.emulators._algolia_state import AppState, StoredKey
@@ -48,7 +48,7 @@ from keystate.emulators._algolia_wire import (
 )
 from keystate.emulators._algolia_wire import error_response as _error
 from keystate.emulators._algolia_wire import json_response as _ok
-from keystate.emulators._statefile import JsonStateFile
+from keystate.emulators._statefile import StateStore
 from keystate.emulators.http import EmuRequest, EmuResponse
 
 __all__ = ["ACL_VALUES", "ROUTE_NAMES", "AlgoliaEmulator"]
@@ -62,7 +62,6 @@ ROUTE_NAMES: Final = ("list", "add", "get", "update", "delete", "restore", "unkn
 _APP_ID_HEADER: Final = "x-algolia-application-id"
 _API_KEY_HEADER: Final = "x-algolia-api-key"
 _ADMIN: Final = "admin"
-_T = TypeVar("_T")
 
 
 def _match(request: EmuRequest) -> tuple[str, str]:
@@ -96,51 +95,6 @@ def _random_app_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(10))
 
 
-class _Store:
-    """The application state, in memory or backed by a shared state file."""
-
-    def __init__(self, path: Path | None, app_id: str | None, admin_key: str | None) -> None:
-        self._file = JsonStateFile(path) if path is not None else None
-        self._app_id = app_id
-        self._admin_key = admin_key
-        self._default_app_id = app_id or _random_app_id()
-        self._default_admin_key = admin_key or secrets.token_hex(16)
-        self.state = AppState(self._default_app_id, self._default_admin_key)
-        if self._file is not None:
-            self._reload(self._file)
-
-    def read(self) -> AppState:
-        """The current state, reloaded first if the file changed."""
-        if self._file is not None and self._file.changed():
-            self._reload(self._file)
-        return self.state
-
-    def write(self, change: Callable[[AppState], _T]) -> _T:
-        """Apply ``change`` under the file lock and persist it (unless it raises)."""
-        if self._file is None:
-            return change(self.state)
-        with self._file.exclusive():
-            if self._file.changed():
-                self._reload(self._file)
-            try:
-                result = change(self.state)
-                self._file.save(self.state.to_json())
-            except BaseException:
-                self._reload(self._file)  # drop any unsaved in-memory change
-                raise
-        return result
-
-    def _reload(self, file: JsonStateFile) -> None:
-        data = file.load()
-        if data is None:
-            state = AppState(self._default_app_id, self._default_admin_key)
-        else:
-            state = AppState.from_json(data, str(file.path))
-        state.app_id = self._app_id or state.app_id
-        state.admin_key = self._admin_key or state.admin_key
-        self.state = state
-
-
 class AlgoliaEmulator:
     """Algolia's ``/1/keys`` API for one application (see the module docstring)."""
 
@@ -158,7 +112,15 @@ class AlgoliaEmulator:
         if propagation_delay_ms < 0:
             raise ValueError("propagation_delay_ms must not be negative")
         self._lock = threading.RLock()
-        self._store = _Store(state_path, app_id, admin_key)
+        default_app_id = app_id or _random_app_id()
+        default_admin_key = admin_key or secrets.token_hex(16)
+        overrides = {k: v for k, v in (("app_id", app_id), ("admin_key", admin_key)) if v}
+        self._store = StateStore(
+            state_path,
+            lambda: AppState(default_app_id, default_admin_key),
+            AppState.from_json,
+            overrides,
+        )
         self._delay_s = propagation_delay_ms / 1000
         self._clock = clock
         self._list_admin_key = list_admin_key

@@ -35,13 +35,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from urllib.parse import parse_qs, unquote
 
 from keystate.emulators import _coveo_wire as wire
 from keystate.emulators._coveo_state import OrgState, StoredApiKey
 from keystate.emulators._coveo_wire import AWS_REGIONS, CoveoError, response
-from keystate.emulators._statefile import JsonStateFile
+from keystate.emulators._statefile import StateStore
 from keystate.emulators.http import EmuRequest, EmuResponse
 
 __all__ = ["REGIONS", "ROUTE_NAMES", "CoveoEmulator"]
@@ -83,7 +83,6 @@ _NEEDS: Final = {
     "template": "CREATE",
     "eligibility": "CREATE",
 }
-_T = TypeVar("_T")
 
 
 def _route(request: EmuRequest) -> tuple[str, str, str]:
@@ -119,48 +118,6 @@ def _route(request: EmuRequest) -> tuple[str, str, str]:
     return "unknown", org, ""
 
 
-class _Store:
-    """The organization, in memory or in a state file shared by several processes."""
-
-    def __init__(self, path: Path | None, defaults: OrgState, overrides: dict[str, str]) -> None:
-        self._file = JsonStateFile(path) if path is not None else None
-        self._defaults = defaults
-        self._overrides = overrides
-        self.state = copy.deepcopy(defaults)
-        if self._file is not None:
-            self._reload(self._file)
-
-    def read(self) -> OrgState:
-        if self._file is not None and self._file.changed():
-            self._reload(self._file)
-        return self.state
-
-    def write(self, change: Callable[[OrgState], _T]) -> _T:
-        if self._file is None:
-            return change(self.state)
-        with self._file.exclusive():
-            if self._file.changed():
-                self._reload(self._file)
-            try:
-                result = change(self.state)
-                self._file.save(self.state.to_json())
-            except BaseException:
-                self._reload(self._file)
-                raise
-        return result
-
-    def _reload(self, file: JsonStateFile) -> None:
-        data = file.load()
-        state = (
-            copy.deepcopy(self._defaults)
-            if data is None
-            else OrgState.from_json(data, str(file.path))
-        )
-        for name, value in self._overrides.items():
-            setattr(state, name, value)
-        self.state = state
-
-
 class CoveoEmulator:
     """Coveo's API-key endpoints for one organization (see the module docstring)."""
 
@@ -192,7 +149,9 @@ class CoveoEmulator:
             for k, v in (("organization_id", organization_id), ("token", token), ("region", region))
             if v
         }
-        self._store = _Store(state_path, defaults, overrides)
+        self._store = StateStore(
+            state_path, lambda: copy.deepcopy(defaults), OrgState.from_json, overrides
+        )
         self._lock = threading.RLock()
         self._delay_ms = int(propagation_delay_ms)
         self._clock = clock
