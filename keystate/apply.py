@@ -191,8 +191,11 @@ class _Account:
             # The new value is delivered; removing the old key can go ahead regardless.
             await self._confirm_present(created.live, change.desired, "created")
         old = change.live
+        # A key left ``;pending`` by an interrupted create has a value nobody holds: it
+        # is deleted even under `removal: disable` (a disabled one would stay pending).
+        pending = old.marker is not None and old.marker.pending
         try:
-            if self.diff.account.removal == "disable":
+            if self.diff.account.removal == "disable" and not pending:
                 await self.provider.disable(old)
             else:
                 await self.provider.delete(old)

@@ -357,7 +357,7 @@ class _Run:
             _render(ui, the_plan, "text", self.show_unmanaged)
             self.gate(the_plan)
             if not the_plan.has_changes:
-                return EXIT_OK
+                return self.nothing_to_do()
             if not _confirm(ui, auto_approve):
                 ui.err("Apply cancelled; nothing was changed.")
                 return EXIT_ERROR
@@ -386,7 +386,7 @@ class _Run:
         _render(ui, the_plan, "text", self.show_unmanaged)
         self.gate(the_plan)
         if not the_plan.has_changes:
-            return EXIT_OK
+            return self.nothing_to_do()
         names = [a.account.name for a in the_plan.accounts if a.changes]
         conns = open_connections(accounts, names, _connect_options(ui))
         try:
@@ -395,6 +395,12 @@ class _Run:
             return await self.execute(bound, conns)
         finally:
             await conns.aclose()
+
+    def nothing_to_do(self) -> int:
+        """No changes: still write the (empty) report a CI step may be waiting for."""
+        if self.report_path is not None:
+            _write_report(self.report_path, [])
+        return EXIT_OK
 
     async def execute(self, the_plan: Plan, conns: Any) -> int:
         from keystate.apply import ApplyOptions, apply_plan

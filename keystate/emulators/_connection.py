@@ -167,10 +167,11 @@ class Connections:
             return "close"
         if request is None:
             return "close"
-        self.counters.record_request(request.method, self.app.route_name(request))
+        route = self.app.route_name(request)
+        self.counters.record_request(request.method, route)
         if self.knobs.latency_ms > 0:
             await asyncio.sleep(self.knobs.latency_ms / 1000)
-        fault = self._faults.draw()
+        fault = self._faults.draw(route)
         if fault is not None:
             self.counters.record_fault(fault)
             return await self._act_fault(fault, request, conn, reader, writer)

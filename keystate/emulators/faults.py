@@ -21,7 +21,11 @@ whole request has been read, after the latency):
     **Processed** (the app commits the write), then the connection is aborted with a TCP
     RST before any response byte: the "did my create happen?" case.
 
-Draws: a :class:`FaultInjector` makes exactly one draw per request from
+Targeting: with ``Knobs.fault_routes`` set, only requests whose route (the app's
+``route_name``, e.g. ``"add"`` or ``"delete"``) is in it draw a fault; the others are
+served untouched and make no draw. Tests use it to aim faults at one kind of write.
+
+Draws: a :class:`FaultInjector` makes exactly one draw per eligible request from
 ``random.Random(seed)`` and maps it onto cumulative ranges laid out in the canonical order
 of :data:`FAULT_KINDS` (not the order the spec was written in), so a seed gives the same
 sequence of faults however the spec is spelled.
@@ -129,6 +133,8 @@ class Knobs:
     """Seconds sent in ``Retry-After`` with fault kind ``429``."""
     timeout_hold_s: float = 30.0
     """How long a ``timeout`` fault holds the connection before closing it."""
+    fault_routes: frozenset[str] = frozenset()
+    """When non-empty, only requests to these routes (``app.route_name``) draw faults."""
 
     def __post_init__(self) -> None:
         for name in ("latency_ms", "retry_after", "timeout_hold_s"):
@@ -142,11 +148,15 @@ class FaultInjector:
 
     def __init__(self, knobs: Knobs) -> None:
         self._spec = knobs.faults
+        self._routes = knobs.fault_routes
         self._random = random.Random(knobs.fault_seed)
         self._lock = threading.Lock()
 
-    def draw(self) -> FaultKind | None:
-        """Exactly one draw from the seeded generator per call."""
+    def draw(self, route: str = "") -> FaultKind | None:
+        """Exactly one draw from the seeded generator per call for an eligible route
+        (every route unless ``Knobs.fault_routes`` names some); None for the others."""
+        if self._routes and route not in self._routes:
+            return None
         with self._lock:
             value = self._random.random()
         return self._spec.pick(value)
