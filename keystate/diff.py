@@ -350,6 +350,8 @@ def _resolve_duplicates(
         # Under `removal: disable`, a replace disables the old key: disabled duplicates
         # next to one enabled key are retired keys, not a conflict.
         retired = len(found) > 1 and len(enabled) == 1 and account.removal == "disable"
+        if len(found) > 1 and not enabled and account.removal == "disable" and name not in desired:
+            continue  # every copy is retired (a replace, then a removal): nothing to do
         keys = enabled if retired else found
         pending = [k for k in keys if k.marker and k.marker.pending]
         if len(keys) > 1 and pending:

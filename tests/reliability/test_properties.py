@@ -139,7 +139,7 @@ def worlds(draw: Callable[..., Any], provider: str) -> World:
         elif live == "retired":
             lives += [
                 Live("managed", name, draw(shape), enabled=False),
-                Live("managed", name, draw(shape)),
+                Live("managed", name, draw(shape), enabled=draw(st.booleans())),
             ]
         if draw(st.integers(0, 3)) == 0:
             kind = draw(st.sampled_from(["foreign", "legacy"]))
@@ -175,6 +175,8 @@ def expected_exit(world: World) -> int:
     for name, found in groups.items():
         group = found
         enabled = [k for k in group if k.enabled]
+        if len(group) > 1 and not enabled and world.removal == "disable" and name not in wants:
+            continue  # every copy retired: nothing to do
         if len(group) > 1 and len(enabled) == 1 and world.removal == "disable":
             group = enabled
         pending = [k for k in group if k.kind == "pending"]
