@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NODE_CONFORMANCE := tests/conformance/coveo
 NODE_STAMP := $(NODE_CONFORMANCE)/node_modules/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean reliability-long
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ typecheck: $(STAMP)
 
 unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
+
+## make reliability-long: the reliability suite with its long profile (more examples,
+## seeds, kills and concurrent rounds); figures in .pytest_cache/keystate-reliability/
+reliability-long: $(STAMP)
+	KEYSTATE_RELIABILITY_PROFILE=long $(BIN)/pytest tests/reliability --timeout=3600
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -8,6 +8,12 @@
   again (for a bounded time, on eventually consistent providers) looking for the key's
   marker. Found with its value: done. Found without it (the provider masks values): the
   orphan — whose value nobody ever saw — is deleted and the create tried again.
+* Two applies of the same configuration may run at once (two CI jobs): each would
+  create the same keys. After each create the account is listed again; a key of the
+  same name that the plan did not see and that is at least as old as ours means another
+  run got there first, so ours is deleted before its value is delivered and the change
+  fails with that reason (the older key's value is in the other run's sink). Equal
+  creation times make both yield: never two keys, at worst a re-run.
 * A new value goes to the secrets sink the moment it exists.
 * On eventually consistent providers every write is followed by a bounded wait until
   it is visible; past the bound the change is ``unconfirmed``, never a hang.
@@ -41,6 +47,8 @@ DEFAULT_PARALLELISM = 4
 DEFAULT_WAIT_TIMEOUT = 30.0
 CREATE_TRIES = 3
 CONSISTENT_LOOKUP_SECONDS = 2.0
+# How long a pending key is watched before it is taken for an interrupted create.
+PENDING_GRACE_SECONDS = 3.0
 T = TypeVar("T")
 
 
@@ -108,6 +116,7 @@ class _Account:
             wait = diff.account.wait_timeout
         self.wait_timeout = DEFAULT_WAIT_TIMEOUT if wait is None else wait
         self.results: list[Result] = []
+        self.listing = _SharedListing(provider)
 
     async def run(self) -> list[Result]:
         phases: list[list[Change]] = []
@@ -186,6 +195,8 @@ class _Account:
 
     async def _replace(self, change: Change) -> Result:
         assert change.desired is not None and change.live is not None
+        if change.live.marker is not None and change.live.marker.pending:
+            await self._claim_orphan(change.desired, change.live)
         created = await self._create(change.desired, exclude=(change.live.ref,))
         with contextlib.suppress(_Unconfirmed):
             # The new value is delivered; removing the old key can go ahead regardless.
@@ -233,6 +244,27 @@ class _Account:
                 )
         return None
 
+    async def _claim_orphan(self, spec: KeySpec, pending: LiveKey) -> None:
+        """A ``;pending`` key is an interrupted create — or another apply's create in
+        progress, which finalises it within moments. Watch it for a short grace; if it
+        is finalised or removed meanwhile, leave it to that run (ProviderError)."""
+
+        async def settled() -> str | None:
+            current = await self.provider.read_key(pending)
+            if current is None:
+                return "removed"
+            marker = current.marker
+            return "finished" if marker is None or not marker.pending else None
+
+        what = await _poll(settled, min(self.wait_timeout, PENDING_GRACE_SECONDS))
+        if what is not None:
+            raise ProviderError(
+                f"replace {spec.address}: the pending key {pending.ref} was {what} by another "
+                "apply running at the same time; its value is in that run's --secrets-out; "
+                "run plan to check",
+                account=self.diff.account.name,
+            )
+
     # -- create, without duplicates or lost values ----------------------------------------
     def _stored(self, spec: KeySpec, pending: bool = False) -> str:
         marker = replace(marker_for(spec, self.owner), pending=pending)
@@ -269,6 +301,7 @@ class _Account:
                     await self._confirm_gone(found, strict=False)
                     continue
                 created = CreatedKey(found, found.value, found.created_at or datetime.now(UTC))
+            await self._yield_to_concurrent_run(spec, created.live, exclude)
             self._deliver(spec, created)
             return created
         raise ProviderError(
@@ -295,6 +328,48 @@ class _Account:
         if not self.diff.schema.eventually_consistent:
             bound = min(bound, CONSISTENT_LOOKUP_SECONDS)
         return await _poll(look, bound)
+
+    async def _yield_to_concurrent_run(
+        self, spec: KeySpec, mine: LiveKey, exclude: Sequence[str]
+    ) -> None:
+        """Delete our new key if another run created the same one first (or at the same
+        time); raise ProviderError then. Decided on a listing that shows our own key,
+        so that every key created before ours shows too."""
+        asked = time.monotonic()
+
+        async def listed() -> list[LiveKey] | None:
+            keys = await self.listing.after(asked)
+            return keys if any(k.ref == mine.ref for k in keys) else None
+
+        bound = self.wait_timeout
+        if not self.diff.schema.eventually_consistent:
+            bound = min(bound, CONSISTENT_LOOKUP_SECONDS)
+        keys = await _poll(listed, bound)
+        if keys is None:
+            log.info("%s: new key not listed yet; cannot check for a concurrent run", spec.address)
+            return
+        ours = next(k for k in keys if k.ref == mine.ref)
+        rivals = [
+            k
+            for k in keys
+            if k.ref != mine.ref
+            and k.ref not in self.diff.seen
+            and k.ref not in exclude
+            and k.marker is not None
+            and k.marker.name == spec.name
+            and k.marker.owner == self.owner
+            and _not_younger(k, ours)
+        ]
+        if not rivals:
+            return
+        await self.provider.delete(mine)
+        await self._confirm_gone(mine, strict=False)
+        raise ProviderError(
+            f"create {spec.address}: another apply created this key at the same time "
+            f"({rivals[0].ref}); this run deleted its own copy ({mine.ref}) before delivering "
+            "its value, which is in the other run's --secrets-out; run plan to check",
+            account=self.diff.account.name,
+        )
 
     def _deliver(self, spec: KeySpec, created: CreatedKey) -> None:
         sink = self.options.sink
@@ -344,6 +419,35 @@ class _Account:
                 f"deleted, but still visible after {self.wait_timeout:g}s; "
                 "run plan later to confirm"
             )
+
+
+class _SharedListing:
+    """One account listing shared by the creates that ask for one at about the same
+    time: each caller gets a listing that started after it asked."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self._task: asyncio.Future[list[LiveKey]] | None = None
+        self._started = 0.0
+
+    async def after(self, moment: float) -> list[LiveKey]:
+        while True:
+            task = self._task
+            if task is not None and self._started >= moment:
+                return await asyncio.shield(task)
+            if task is not None and not task.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task)
+                continue
+            self._started = time.monotonic()
+            self._task = asyncio.ensure_future(self.provider.list_keys())
+
+
+def _not_younger(other: LiveKey, ours: LiveKey) -> bool:
+    """Whether ``other`` was created no later than ``ours`` (unknown times: assume so)."""
+    if other.created_at is None or ours.created_at is None:
+        return True
+    return other.created_at <= ours.created_at
 
 
 async def _poll(check: Callable[[], Awaitable[T | None]], timeout: float) -> T | None:

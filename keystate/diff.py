@@ -75,6 +75,9 @@ class AccountDiff:
     unmanaged: tuple[LiveKey, ...]
     foreign: int
     refusals: tuple[str, ...] = ()
+    # Refs of every live key the plan was made from: a key with our marker that is not
+    # among them appeared since, e.g. made by another apply running at the same time.
+    seen: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -230,6 +233,7 @@ class _Planner:
             unmanaged=tuple(k for k in self.groups.unmanaged if k.ref not in self.adopted),
             foreign=len(self.groups.foreign),
             refusals=tuple(self.refusals),
+            seen=frozenset(k.ref for k in self.live),
         )
 
     def declared_managed(self, spec: KeySpec, current: LiveKey) -> None:

@@ -233,7 +233,7 @@ def bind_live(plan: Plan, live: Mapping[str, list[LiveKey]]) -> Plan:
                 continue
             current = by_ref.get(change.live.ref) if change.live else None
             changes.append(replace(change, live=current))
-        diffs.append(replace(account, changes=tuple(changes)))
+        diffs.append(replace(account, changes=tuple(changes), seen=frozenset(by_ref)))
     if stale:
         raise StalePlanError(
             [f"plan is stale: {reason} since the plan was made; run plan again" for reason in stale]
