@@ -19,9 +19,11 @@ Messages never contain a key value or a credential: they name keys by address
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 from keystate.model import Location
 
@@ -29,6 +31,24 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_REFUSED = 3
+QUOTE_MAX: Final = 120
+
+
+# A quoted piece of the user's input longer than this is shortened in messages.
+_LONG_QUOTE = re.compile(rf"'[^'\n]{{{QUOTE_MAX},}}'|\"[^\"\n]{{{QUOTE_MAX},}}\"")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(message: str) -> str:
+    """A message as one printable line: control characters escaped (no terminal escape
+    sequence or line break from the input reaches the terminal), long quoted input cut."""
+    message = _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), message)
+
+    def cut(m: re.Match[str]) -> str:
+        text = m.group(0)
+        return f"{text[:40]}...({len(text) - 52} more characters)...{text[-12:]}"
+
+    return _LONG_QUOTE.sub(cut, message)
 
 
 class Severity(Enum):
@@ -48,7 +68,7 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         rule = f" [{self.rule}]" if self.rule else ""
-        return f"{where}{self.severity.value}: {self.message}{rule}"
+        return f"{where}{self.severity.value}: {one_line(self.message)}{rule}"
 
     def sort_key(self) -> tuple[str, int, int, str]:
         loc = self.location

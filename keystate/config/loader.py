@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Final
 
 from keystate import lint
-from keystate.config.reader import Invalid, Reader, did_you_mean, utc_now
+from keystate.config.files import FileRefused, FileTooLarge, read_regular
+from keystate.config.reader import Invalid, Reader, did_you_mean, kind_name, utc_now
 from keystate.config.yamltree import MAX_BYTES, YNode, YScalar, decode, parse
 from keystate.errors import ConfigError, Problem, Severity
 from keystate.model import NAME_RE, FieldValue, KeySpec, Location, Marker, Selector
@@ -37,6 +39,7 @@ TOP_LEVEL: Final = ("version", "owner", "accounts", "keys")
 ACCOUNT_COMMON: Final = ("provider", "removal", "timeout", "max_attempts", "wait_timeout")
 KEY_COMMON: Final = ("description", "protect", "adopt", "lint_ignore")
 SUPPORTED_VERSION: Final = 1
+MAX_SECRET_BYTES: Final = 64 * 1024
 _HEX = re.compile(r"^[0-9a-f]{12,64}$")
 _LONGEST_MARKER: Final = len(Marker("x" * 63, "x" * 63, protect=True, pending=True).render()) + 1
 
@@ -78,14 +81,18 @@ class _State:
 
 def discover(path: Path) -> list[Path]:
     """The files a ``-c PATH`` names: the file, or every *.yaml/*.yml in the directory."""
-    if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
-        if not found:
-            raise ConfigError([Problem(f"{path}: no *.yaml or *.yml files in this directory")])
-        return found
-    if not path.exists():
-        raise ConfigError([Problem(f"{path}: no such file or directory (pass -c PATH)")])
-    return [path]
+    try:
+        is_dir = stat.S_ISDIR(path.stat().st_mode)
+        found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if is_dir else []
+    except FileNotFoundError:
+        raise ConfigError([Problem(f"{path}: no such file or directory (pass -c PATH)")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(f"{path}: cannot read: {exc.strerror or exc}")]) from None
+    if not is_dir:
+        return [path]
+    if not found:
+        raise ConfigError([Problem(f"{path}: no *.yaml or *.yml files in this directory")])
+    return found
 
 
 def load_config(
@@ -121,11 +128,13 @@ def _load_file(state: _State, file: Path) -> None:
     reader = state.reader
     top = Location(display, 1, 1)
     try:
-        size = file.stat().st_size
-        if size > MAX_BYTES:
-            reader.error(top, f"file is {size / 1e6:.1f} MB; configurations are limited to 10 MB")
-            return
-        data = file.read_bytes()
+        data = read_regular(file, MAX_BYTES)
+    except FileTooLarge as exc:
+        reader.error(top, f"file is {exc.size / 1e6:.1f} MB; configurations are limited to 10 MB")
+        return
+    except FileRefused as exc:
+        reader.error(top, f"cannot read file: {exc}; expected a YAML file")
+        return
     except OSError as exc:
         reader.error(top, f"cannot read file: {exc.strerror or exc}")
         return
@@ -155,14 +164,19 @@ def _load_file(state: _State, file: Path) -> None:
 
 def _read_version(state: _State, node: YNode) -> None:
     state.version_seen = True
-    if not (
-        isinstance(node, YScalar) and node.value == SUPPORTED_VERSION and node.tag.endswith("int")
-    ):
-        state.reader.error(
-            node,
-            f"unsupported version {node.raw if isinstance(node, YScalar) else '?'}; "
-            f"this keystate reads version: {SUPPORTED_VERSION}",
-        )
+    if isinstance(node, YScalar) and node.tag.endswith("int"):
+        if node.value != SUPPORTED_VERSION:
+            state.reader.error(
+                node,
+                f"unsupported version {node.raw}; this keystate reads version: {SUPPORTED_VERSION}",
+            )
+        return
+    shown = f" ({node.raw!r})" if isinstance(node, YScalar) else ""
+    state.reader.error(
+        node,
+        f"version must be the number {SUPPORTED_VERSION}, not {kind_name(node)}{shown}; "
+        f"write version: {SUPPORTED_VERSION}",
+    )
 
 
 def _read_owner(state: _State, node: YNode) -> None:
@@ -392,9 +406,16 @@ def _read_secret(
     path = Path(text).expanduser()
     path = path if path.is_absolute() else base_dir / path
     try:
-        content = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        content = read_regular(path, MAX_SECRET_BYTES).decode("utf-8").strip()
+    except (OSError, FileRefused, UnicodeDecodeError) as exc:
+        if isinstance(exc, FileTooLarge):
+            reason = f"larger than {MAX_SECRET_BYTES // 1024} KiB, not a credential"
+        elif isinstance(exc, FileRefused):
+            reason = str(exc)
+        elif isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+        else:
+            reason = "not UTF-8 text"
         reader.error(node, f"{spec.name}_file: cannot read {text}: {reason}")
         return None
     if not content:

@@ -127,7 +127,8 @@ class Reader:
             text = self.string(node, what)
             if text is None:
                 return None
-            value = int(text) if text.strip().isdigit() else text
+            digits = text.strip()
+            value = int(digits) if digits.isascii() and digits.isdigit() else text
         if isinstance(value, bool) or not isinstance(value, int):
             shown = f" {node.raw!r}" if isinstance(node, YScalar) else ""
             self.error(node, f"{what} must be a non-negative integer, not {kind_name(node)}{shown}")
@@ -184,8 +185,20 @@ class Reader:
         text = self.string(node, what)
         if text is None:
             return None
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(text)
+            port, user = parts.port, parts.username or parts.password
+        except ValueError:
+            self.error(node, f"{what}: {text!r} is not a valid URL")
+            return None
+        if user:  # never echo it: the user part may hold a password or a key
+            self.error(
+                node,
+                f"{what}: credentials in the URL are not allowed (they would show in plans "
+                "and logs); give them with the account's api_key or token",
+            )
+            return None
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
             self.error(node, f"{what}: {text!r} is not an http(s) URL")
             return None
         if parts.scheme == "http" and not is_loopback(parts.hostname):
@@ -207,10 +220,21 @@ class Reader:
         if value is INVALID or spec.check is None:
             return value
         assert not isinstance(value, Invalid)
-        problems = spec.check(value)
-        for message in problems:
-            self.error(node, f"{spec.name}: {message}")
-        return INVALID if problems else value
+        if not self.members:
+            problems = spec.check(value)
+            for message in problems:
+                self.error(node, f"{spec.name}: {message}")
+            return INVALID if problems else value
+        # A set: check each member alone, so that each problem names its own line.
+        ok = True
+        for member, loc in self.members.items():
+            one: FieldValue = (
+                frozenset([member]) if isinstance(member, Privilege) else frozenset([str(member)])
+            )
+            for message in spec.check(one):
+                self.error(loc, f"{spec.name}: {message}")
+                ok = False
+        return value if ok else INVALID
 
     def _field(self, spec: FieldSpec, node: YNode) -> FieldValue | Invalid:
         kind = spec.kind
@@ -280,7 +304,11 @@ class Reader:
             if value.tzinfo is None:
                 self.error(node, f"{what} needs a UTC offset: add 'Z' or '+hh:mm' ({example})")
                 return INVALID
-            moment = to_utc(value)
+            try:
+                moment = to_utc(value)
+            except OverflowError:
+                self.error(node, f"{what} is out of range once converted to UTC ({example})")
+                return INVALID
             if moment <= self.now:
                 self.error(
                     node,

@@ -9,6 +9,7 @@ duplicate keys.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Final, Protocol
@@ -90,6 +91,8 @@ class _Frame:
 class _Composer:
     def __init__(self, text: str, path: str) -> None:
         self.path = path
+        self.text = text
+        self.through_aliases = False
         self.loader = _LoaderBase(text)
         self.problems: list[Problem] = []
         self.anchors: dict[str, tuple[YNode, int]] = {}
@@ -123,11 +126,23 @@ class _Composer:
                 Problem(f"YAML syntax error: {problem}{context}", self.loc(exc.problem_mark))
             )
             return None
+        except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+            self.problems.append(Problem(self.bad_character(exc), self.char_loc(exc.position)))
+            return None
         except _Abort:
             return None
         finally:
             self.loader.dispose()
         return self.root
+
+    def bad_character(self, exc: yaml.reader.ReaderError) -> str:
+        char = exc.character
+        code = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+        return f"YAML syntax error: character {code} is not allowed in YAML ({exc.reason})"
+
+    def char_loc(self, position: int) -> Location:
+        line = self.text.count("\n", 0, position) + 1
+        return Location(self.path, line, position - (self.text.rfind("\n", 0, position) + 1) + 1)
 
     def handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.DocumentStartEvent):
@@ -185,7 +200,9 @@ class _Composer:
             node = yaml.ScalarNode(tag, event.value, style=event.style)
             try:
                 value = self.loader.construct_object(node)
-            except (yaml.YAMLError, ValueError, OverflowError):
+            except (yaml.YAMLError, ValueError, OverflowError, LookupError, AttributeError):
+                # an explicit tag on text its constructor cannot read ("!!bool maybe",
+                # "!!timestamp 1912-01-01 00:00:00-00:16:08")
                 raise self.fail(
                     f"invalid {tag.rsplit(':', 1)[-1]} {event.value!r}", event.start_mark
                 ) from None
@@ -198,17 +215,25 @@ class _Composer:
         if name not in self.anchors:
             raise self.fail(f"unknown alias *{name}", event.start_mark)
         node, size = self.anchors[name]
-        self.bump(size, event.start_mark)
+        self.bump(size, event.start_mark, alias=True)
         self.add(node, size, None)
 
-    def bump(self, size: int, mark: _Mark | None) -> None:
+    def bump(self, size: int, mark: _Mark | None, alias: bool = False) -> None:
         self.total += size
-        if self.total > MAX_NODES:
+        self.through_aliases = self.through_aliases or alias
+        if self.total <= MAX_NODES:
+            return
+        if self.through_aliases:
             raise self.fail(
                 f"document expands to more than {MAX_NODES:,} nodes through aliases "
                 "(an alias bomb?); write the values out or use fewer aliases",
                 mark,
             )
+        raise self.fail(
+            f"document has more than {MAX_NODES:,} YAML nodes; split it into several files "
+            "of a configuration directory (-c DIR)",
+            mark,
+        )
 
     def add(self, node: YNode, size: int, anchor: str | None) -> None:
         if anchor:
@@ -261,7 +286,11 @@ class _Composer:
 
 def decode(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
     """Bytes -> text, refusing binary and non-UTF-8 files with a precise position."""
-    if b"\x00" in data[:8192] or b"\x00" in data:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None, [
+            Problem("UTF-16 text; save the file as UTF-8", Location(path, 1, 1)),
+        ]
+    if b"\x00" in data:
         offset = data.index(b"\x00")
         line = data.count(b"\n", 0, offset) + 1
         return None, [

@@ -62,7 +62,9 @@ class FieldSpec:
     # Not declaring the field accepts whatever the provider has (e.g. a server-chosen
     # default lifetime, or privileges that come from a template).
     any_when_unset: bool = False
-    # Provider rule on the normalised value; returns one message per problem.
+    # Provider rule on the normalised value; returns one message per problem. For a set
+    # (STRING_SET, PRIVILEGES) it is called once per member, as a one-member set, so that
+    # each problem names the line of its member.
     check: Callable[[FieldValue], list[str]] | None = None
     # Shown in the JSON schema and docs, e.g. "products_*".
     example: str | None = None
