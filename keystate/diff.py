@@ -6,8 +6,9 @@ marker) and **unmanaged** keys (no marker; never touched). Declared keys are mat
 managed keys by name; field equality is the kind's (``kinds.equal``), so list order,
 absent-versus-default and expiry jitter never show as changes.
 
-Member-level detail of a changed structured field (which ACLs were added, which query
-parameter changed) comes from deepdiff, and only for fields that did change.
+Member-level detail of a changed structured field, and only of fields that did change:
+set members that left and joined (plain set arithmetic), and which query parameter
+changed (deepdiff, the one structured value where a member can change in place).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import parse_qsl
 
 from keystate import kinds
@@ -136,8 +138,22 @@ def _members(spec: FieldSpec, before: FieldValue, after: FieldValue) -> tuple[tu
     if spec.kind is Kind.QUERY and isinstance(before, str) and isinstance(after, str):
         return _deep_members(dict(parse_qsl(before)), dict(parse_qsl(after)))
     if isinstance(before, frozenset) and isinstance(after, frozenset):
-        return _deep_members(kinds.to_json(before), kinds.to_json(after))
+        return _set_members(before, after)
     return ()
+
+
+def _set_members(before: frozenset[Any], after: frozenset[Any]) -> tuple[tuple[str, str], ...]:
+    """A set changes by members leaving and joining: ``-`` and ``+``, never a ``~`` that
+    would pair two unrelated members (a whole Privilege is one member)."""
+    out = [("-", _member_text(m)) for m in before - after]
+    out += [("+", _member_text(m)) for m in after - before]
+    return tuple(sorted(out, key=lambda item: (item[1], item[0])))
+
+
+def _member_text(member: object) -> str:
+    as_list = kinds.to_json(frozenset({member}))  # type: ignore[arg-type]
+    assert isinstance(as_list, list)
+    return _j(as_list[0])
 
 
 def _deep_members(before: object, after: object) -> tuple[tuple[str, str], ...]:

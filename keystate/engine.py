@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from keystate import grants
+from keystate import gcpause, grants
 from keystate.config import Config
 from keystate.diff import AccountDiff, diff_account
 from keystate.errors import (
@@ -141,9 +141,10 @@ async def make_plan(
     """Connect, read every selected account, diff. The caller closes the connections."""
     conns = open_connections(config.accounts, select_accounts(config, accounts), options)
     try:
-        state = await read_state(conns)
-        check_grants(config, state)
-        return plan_from_live(config, state.keys), conns
+        with gcpause.paused():
+            state = await read_state(conns)
+            check_grants(config, state)
+            return plan_from_live(config, state.keys), conns
     except BaseException:
         await conns.aclose()
         raise

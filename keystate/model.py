@@ -205,11 +205,16 @@ class LiveKey:
     expired: bool = False
     is_credential: bool = False
     created_at: datetime | None = None
+    # The stored description split once (planning asks for both parts many times).
+    _parsed: tuple[str, Marker | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_parsed", parse_description(self.stored_description))
 
     @property
     def description(self) -> str:
-        return parse_description(self.stored_description)[0]
+        return self._parsed[0]
 
     @property
     def marker(self) -> Marker | None:
-        return parse_description(self.stored_description)[1]
+        return self._parsed[1]

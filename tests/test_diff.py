@@ -122,6 +122,21 @@ def test_field_changes_carry_member_detail() -> None:
     assert set(query.members) == {("~", 'a = "2" -> "1"'), ("-", 'b = "1"'), ("+", 'c = "3"')}
 
 
+def test_set_members_leave_and_join_never_pair_up() -> None:
+    """A set has no positions: a similar-looking member is another member, shown as
+    one removed and one added (deepdiff's ignore_order pairing showed '~ a -> b')."""
+    desired = spec("web", acl=frozenset({"search", "analytic", "x"}))
+    current = live("v1", "keystate:team/web", acl=frozenset({"search", "analytics", "b"}))
+    (change,) = plan([desired], [current]).changes
+    (acl,) = change.fields
+    assert acl.members == (
+        ("+", '"analytic"'),
+        ("-", '"analytics"'),
+        ("-", '"b"'),
+        ("+", '"x"'),
+    )
+
+
 def test_live_keys_are_sorted_into_managed_unmanaged_foreign_and_credential() -> None:
     keys = [
         live("m", "keystate:team/web", acl=frozenset({"search"})),

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from keystate import lint
+from keystate import gcpause, lint
 from keystate.config.files import FileRefused, FileTooLarge, read_regular
 from keystate.config.reader import Invalid, Reader, did_you_mean, kind_name, utc_now
 from keystate.config.yamltree import MAX_BYTES, YNode, YScalar, decode, parse
@@ -100,9 +100,10 @@ def load_config(
 ) -> Config:
     """Load and check a configuration file or directory. Raises ConfigError."""
     state = _State(Reader(os.environ if env is None else env, now or utc_now()))
-    for file in discover(path):
-        _load_file(state, file)
-    keys = _read_keys(state)
+    with gcpause.paused():
+        for file in discover(path):
+            _load_file(state, file)
+        keys = _read_keys(state)
     if not state.version_seen and not _errors(state):
         state.reader.error(Location(state.files[0], 1, 1), "missing 'version: 1'")
     errors = _errors(state)

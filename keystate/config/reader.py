@@ -118,6 +118,8 @@ class Reader:
         return None if result.errors else result
 
     def string(self, node: YNode, what: str) -> str | None:
+        if isinstance(node, YScalar) and node.is_str and "$" not in node.raw:
+            return str(node.value)  # nothing to expand (the common case, kept fast)
         result = self.expanded(node, what)
         return None if result is None else result.value
 
@@ -161,7 +163,7 @@ class Reader:
         if isinstance(node, YMap):
             return node
         if allow_null and isinstance(node, YScalar) and node.value is None:
-            return YMap([], node.loc)
+            return YMap([], node.path, node.line, node.column)
         self.expect(node, what, "a mapping")
         return None
 

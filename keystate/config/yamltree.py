@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 import yaml
@@ -37,28 +36,58 @@ _SCALAR_TAGS: Final = {
 _LoaderBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True, slots=True)
 class YScalar:
-    value: object
-    raw: str
-    tag: str
-    loc: Location
+    """A scalar: its value as YAML resolved it, its text as written, its tag, its place."""
+
+    __slots__ = ("column", "line", "path", "raw", "tag", "value")
+
+    def __init__(
+        self, value: object, raw: str, tag: str, path: str, line: int, column: int
+    ) -> None:
+        self.value = value
+        self.raw = raw
+        self.tag = tag
+        self.path = path
+        self.line = line
+        self.column = column
+
+    @property
+    def loc(self) -> Location:
+        return Location(self.path, self.line, self.column)
 
     @property
     def is_str(self) -> bool:
         return self.tag == _STR
 
 
-@dataclass(slots=True)
 class YSeq:
-    items: list[YNode]
-    loc: Location
+    __slots__ = ("column", "items", "line", "path")
+
+    def __init__(self, items: list[YNode], path: str, line: int, column: int) -> None:
+        self.items = items
+        self.path = path
+        self.line = line
+        self.column = column
+
+    @property
+    def loc(self) -> Location:
+        return Location(self.path, self.line, self.column)
 
 
-@dataclass(slots=True)
 class YMap:
-    entries: list[tuple[YScalar, YNode]]
-    loc: Location
+    __slots__ = ("column", "entries", "line", "path")
+
+    def __init__(
+        self, entries: list[tuple[YScalar, YNode]], path: str, line: int, column: int
+    ) -> None:
+        self.entries = entries
+        self.path = path
+        self.line = line
+        self.column = column
+
+    @property
+    def loc(self) -> Location:
+        return Location(self.path, self.line, self.column)
 
     def keys(self) -> list[str]:
         return [k.raw for k, _ in self.entries]
@@ -78,17 +107,37 @@ class _Mark(Protocol):
     column: int
 
 
-@dataclass
 class _Frame:
-    node: YSeq | YMap
-    anchor: str | None
-    size: int = 1
-    key: YScalar | None = None
-    seen: dict[str, YScalar] = field(default_factory=dict)
-    merges: list[tuple[YNode, Location]] = field(default_factory=list)
+    """An open mapping or sequence. ``size`` counts its nodes (aliases expanded)."""
+
+    __slots__ = ("anchor", "key", "merges", "node", "seen", "size")
+
+    def __init__(self, node: YSeq | YMap, anchor: str | None) -> None:
+        self.node = node
+        self.anchor = anchor
+        self.size = 1
+        self.key: YScalar | None = None
+        self.seen: dict[str, YScalar] | None = {} if isinstance(node, YMap) else None
+        self.merges: list[tuple[YNode, Location]] | None = None
+
+
+def _place(mark: _Mark | None) -> tuple[int, int]:
+    """1-based line and column."""
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+_MEMO_MAX: Final = 4096  # distinct resolved plain scalars / constructed values remembered
 
 
 class _Composer:
+    """Builds the tree from libyaml's events.
+
+    The loop in :meth:`run` is the hot path of a large configuration (hundreds of
+    thousands of events), so it handles the common event — a plain or quoted string
+    scalar inside a mapping or sequence — inline, and resolves tags without PyYAML's
+    per-scalar regex walk when the first character cannot start anything but a string.
+    """
+
     def __init__(self, text: str, path: str) -> None:
         self.path = path
         self.text = text
@@ -101,6 +150,14 @@ class _Composer:
         self.total = 0
         self.root: YNode | None = None
         self.documents = 0
+        resolvers = self.loader.yaml_implicit_resolvers
+        # A plain scalar resolves to a string at once when no implicit resolver starts
+        # with its first character (PyYAML's own rule, minus the walk), and there are no
+        # wildcard or path resolvers.
+        self.simple_resolution = None not in resolvers and not self.loader.yaml_path_resolvers
+        self.resolver_starts = frozenset(k for k in resolvers if k)
+        self.tags: dict[str, str] = {}
+        self.constructed: dict[tuple[str, str], object] = {}
 
     def loc(self, mark: _Mark | None) -> Location:
         if mark is None:
@@ -114,11 +171,7 @@ class _Composer:
 
     def run(self) -> YNode | None:
         try:
-            while True:
-                event = self.loader.get_event()
-                if event is None or isinstance(event, ev.StreamEndEvent):
-                    break
-                self.handle(event)
+            self.loop()
         except yaml.MarkedYAMLError as exc:
             problem = exc.problem or "invalid YAML"
             context = f" ({exc.context})" if exc.context else ""
@@ -144,6 +197,85 @@ class _Composer:
         line = self.text.count("\n", 0, position) + 1
         return Location(self.path, line, position - (self.text.rfind("\n", 0, position) + 1) + 1)
 
+    def loop(self) -> None:
+        get_event = self.loader.get_event
+        stack = self.stack
+        path = self.path
+        scalar_event = ev.ScalarEvent
+        quick = self.simple_resolution
+        resolver_starts = self.resolver_starts
+        starts = (ev.MappingStartEvent, ev.SequenceStartEvent)
+        ends = (ev.MappingEndEvent, ev.SequenceEndEvent)
+        while True:
+            event = get_event()
+            kind = event.__class__
+            if kind is scalar_event:
+                self.total += 1
+                if self.total > MAX_NODES:
+                    self.bump(0, event.start_mark)
+                mark = event.start_mark
+                assert mark is not None  # libyaml marks every event
+                value = event.value
+                if (
+                    quick
+                    and event.tag is None
+                    and (not event.implicit[0] or (value and value[0] not in resolver_starts))
+                ):
+                    tag = _STR  # tag_of's commonest answer, without the call
+                else:
+                    tag = self.tag_of(event)
+                if tag is _STR:
+                    node = YScalar(value, value, _STR, path, mark.line + 1, mark.column + 1)
+                else:
+                    node = self.scalar(event, tag)
+                parent = stack[-1] if stack else None
+                if event.anchor or parent is None or node.tag is _MERGE:
+                    self.add(node, 1, event.anchor)
+                elif parent.seen is None:  # in a sequence
+                    parent.size += 1
+                    parent.node.items.append(node)  # type: ignore[union-attr]
+                elif parent.key is None:  # a mapping key
+                    parent.size += 1
+                    parent.key = node
+                elif parent.key.tag is not _MERGE:  # a mapping value
+                    key, parent.key = parent.key, None
+                    parent.size += 1
+                    self.put(parent, key, node)
+                else:
+                    self.add(node, 1, None)
+            elif kind in starts:
+                self.open(event)
+            elif kind in ends:
+                self.close()
+            elif event is None or kind is ev.StreamEndEvent:
+                return
+            else:
+                self.handle(event)
+
+    def tag_of(self, event: ev.ScalarEvent) -> str:
+        """The scalar's resolved tag (``_STR`` itself for strings, so callers can use
+        ``is``)."""
+        explicit = event.tag
+        implicit = event.implicit
+        if explicit and explicit != "!" and not implicit[0]:
+            return _STR if explicit == _STR else explicit
+        if not self.simple_resolution:
+            tag = self.loader.resolve(yaml.ScalarNode, event.value, implicit)
+            return _STR if tag == _STR else tag
+        if not implicit[0]:
+            return _STR
+        value = event.value
+        if value and value[0] not in self.resolver_starts:
+            return _STR
+        known = self.tags.get(value)
+        if known is not None:
+            return known
+        resolved: str = self.loader.resolve(yaml.ScalarNode, value, implicit)
+        tag = _STR if resolved == _STR else resolved
+        if len(self.tags) < _MEMO_MAX:
+            self.tags[value] = tag
+        return tag
+
     def handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.DocumentStartEvent):
             self.documents += 1
@@ -152,15 +284,8 @@ class _Composer:
                     "more than one YAML document ('---'); put each configuration in its own file",
                     event.start_mark,
                 )
-        elif isinstance(event, ev.ScalarEvent):
-            self.bump(1, event.start_mark)
-            self.add(self.scalar(event), 1, event.anchor)
         elif isinstance(event, ev.AliasEvent):
             self.alias(event)
-        elif isinstance(event, (ev.MappingStartEvent, ev.SequenceStartEvent)):
-            self.open(event)
-        elif isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
-            self.close()
 
     def open(self, event: ev.MappingStartEvent | ev.SequenceStartEvent) -> None:
         if len(self.stack) >= MAX_DEPTH:
@@ -169,9 +294,11 @@ class _Composer:
         if tag is not None and tag not in ("!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
             raise self.fail(f"unsupported YAML tag {tag!r}", event.start_mark)
         self.bump(1, event.start_mark)
-        loc = self.loc(event.start_mark)
+        line, column = _place(event.start_mark)
         node: YSeq | YMap = (
-            YMap([], loc) if isinstance(event, ev.MappingStartEvent) else YSeq([], loc)
+            YMap([], self.path, line, column)
+            if isinstance(event, ev.MappingStartEvent)
+            else YSeq([], self.path, line, column)
         )
         if event.anchor:
             self.open_anchors.add(event.anchor)
@@ -185,28 +312,37 @@ class _Composer:
             self.open_anchors.discard(frame.anchor)
         self.add(frame.node, frame.size, frame.anchor)
 
-    def scalar(self, event: ev.ScalarEvent) -> YScalar:
-        loc = self.loc(event.start_mark)
-        if event.tag and event.tag != "!" and not event.implicit[0]:
-            tag = event.tag
-        else:
-            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+    def scalar(self, event: ev.ScalarEvent, tag: str) -> YScalar:
+        mark = event.start_mark
+        line, column = _place(mark)
         if tag == _MERGE:
-            return YScalar("<<", "<<", _MERGE, loc)
+            return YScalar("<<", "<<", _MERGE, self.path, line, column)
         if tag not in _SCALAR_TAGS:
-            raise self.fail(f"unsupported YAML tag {tag!r}", event.start_mark)
+            raise self.fail(f"unsupported YAML tag {tag!r}", mark)
         value: object = event.value
         if tag != _STR:
-            node = yaml.ScalarNode(tag, event.value, style=event.style)
-            try:
-                value = self.loader.construct_object(node)
-            except (yaml.YAMLError, ValueError, OverflowError, LookupError, AttributeError):
-                # an explicit tag on text its constructor cannot read ("!!bool maybe",
-                # "!!timestamp 1912-01-01 00:00:00-00:16:08")
-                raise self.fail(
-                    f"invalid {tag.rsplit(':', 1)[-1]} {event.value!r}", event.start_mark
-                ) from None
-        return YScalar(value, event.value, tag, loc)
+            value = self.construct(tag, event)
+        return YScalar(value, event.value, tag, self.path, line, column)
+
+    def construct(self, tag: str, event: ev.ScalarEvent) -> object:
+        """A non-string scalar's value, by PyYAML's own constructor for the tag. Values
+        are immutable (numbers, booleans, None, dates), so equal ones are shared."""
+        memo = (tag, event.value)
+        if memo in self.constructed:
+            return self.constructed[memo]
+        node = yaml.ScalarNode(tag, event.value, style=event.style)
+        constructor = self.loader.yaml_constructors[tag]
+        try:
+            value = constructor(self.loader, node)
+        except (yaml.YAMLError, ValueError, OverflowError, LookupError, AttributeError):
+            # an explicit tag on text its constructor cannot read ("!!bool maybe",
+            # "!!timestamp 1912-01-01 00:00:00-00:16:08")
+            raise self.fail(
+                f"invalid {tag.rsplit(':', 1)[-1]} {event.value!r}", event.start_mark
+            ) from None
+        if len(self.constructed) < _MEMO_MAX:
+            self.constructed[memo] = value
+        return value
 
     def alias(self, event: ev.AliasEvent) -> None:
         name = event.anchor or ""
@@ -253,23 +389,32 @@ class _Composer:
             return
         key, parent.key = parent.key, None
         if key.tag == _MERGE:
+            if parent.merges is None:
+                parent.merges = []
             parent.merges.append((node, key.loc))
             return
-        first = parent.seen.get(key.raw)
+        self.put(parent, key, node)
+
+    def put(self, frame: _Frame, key: YScalar, value: YNode) -> None:
+        """Add an entry to the mapping being built, refusing duplicate keys."""
+        seen = frame.seen
+        assert seen is not None and isinstance(frame.node, YMap)
+        first = seen.get(key.raw)
         if first is not None:
             self.problems.append(
                 Problem(
-                    f"duplicate key '{key.raw}' (first defined at line {first.loc.line}); "
+                    f"duplicate key '{key.raw}' (first defined at line {first.line}); "
                     "YAML would silently keep only the last one",
                     key.loc,
                 )
             )
             return
-        parent.seen[key.raw] = key
-        parent.node.entries.append((key, node))
+        seen[key.raw] = key
+        frame.node.entries.append((key, value))
 
     def apply_merges(self, frame: _Frame) -> None:
-        assert isinstance(frame.node, YMap)
+        assert isinstance(frame.node, YMap) and frame.merges is not None
+        assert frame.seen is not None
         for source, loc in frame.merges:
             maps = source.items if isinstance(source, YSeq) else [source]
             for item in maps:
