@@ -375,9 +375,10 @@ class Workdir:
         return self.root / f"report-{self.runs}.json"
 
     def apply(self, emu: Emu, *extra: str, force: bool = True) -> tuple[Ran, dict[str, Any]]:
-        """``apply --auto-approve`` with a sink and a report; returns the run and report."""
+        """``-vv apply --auto-approve`` (debug logs included in the leak scan) with a sink
+        and a report; returns the run and its report."""
         report = self.report_path()
-        args = ["-v", "apply", "-c", str(self.config), "--auto-approve"]
+        args = ["-vv", "apply", "-c", str(self.config), "--auto-approve"]
         args += ["--secrets-out", str(self.sink), "--report", str(report), *extra]
         if force:
             args.append("--force")

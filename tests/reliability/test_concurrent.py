@@ -49,7 +49,7 @@ CREATES, UPDATES, DELETES = 24, 4, 4
 def start_apply(emu: Emu, config: Path, sink: Path, report: Path) -> subprocess.Popen[str]:
     env = {**os.environ, **emu.env, "NO_COLOR": "1"}
     env.pop("GITHUB_ACTIONS", None)
-    args = [sys.executable, "-m", "keystate", "apply", "-c", str(config), "--auto-approve"]
+    args = [sys.executable, "-m", "keystate", "-vv", "apply", "-c", str(config), "--auto-approve"]
     args += ["--force", "--secrets-out", str(sink), "--report", str(report)]
     return subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -59,7 +59,7 @@ def seed_world(emu: Emu) -> dict[str, Any]:
 def apply_process(emu: Emu, config: Path, sink: Path) -> subprocess.Popen[str]:
     env = {**os.environ, **emu.env, "NO_COLOR": "1"}
     env.pop("GITHUB_ACTIONS", None)
-    args = [sys.executable, "-m", "keystate", "apply", "-c", str(config), "--auto-approve"]
+    args = [sys.executable, "-m", "keystate", "-vv", "apply", "-c", str(config), "--auto-approve"]
     args += ["--force", "--secrets-out", str(sink)]
     return subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
