@@ -5,6 +5,7 @@ lost value."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def scenario(
     write: Callable[..., Path],
     run: Callable[..., Result],
     tmp_path: Path,
+    settle_s: float = 0.0,
 ) -> None:
     secrets = tmp_path / "secrets.jsonl"
     first = [f"k{i:02d}" for i in range(12)]
@@ -75,6 +77,9 @@ def scenario(
     write(config_text(harness, running.url, second, variant=1))
     converge(run, harness, config, secrets)
     check_state(harness, running, secrets, second)
+    # A provider keystate treats as read-consistent (Coveo) gets no wait after a write:
+    # with an emulated lag, a plan sees the last writes only once the lag has passed.
+    time.sleep(settle_s)
     result = run("plan", "-c", str(config), "--detailed-exitcode", env=harness.env)
     assert result.exit_code == 0, result.output
 
@@ -116,4 +121,4 @@ def test_faults_with_propagation_delay_converge(
 ) -> None:
     running = harness.start(faults="lost-response=0.15,500=0.15", seed=11, propagation_delay_ms=150)
     emulators.append(running)
-    scenario(harness, running, write, run, tmp_path)
+    scenario(harness, running, write, run, tmp_path, settle_s=0.3)
