@@ -424,9 +424,16 @@ def _open_sink(dest: str) -> Any:
     from keystate.secrets import SecretsSink
 
     try:
-        return SecretsSink.open(dest)
+        sink = SecretsSink.open(dest)
     except OSError as exc:
         raise UsageError(f"--secrets-out {dest}: {exc.strerror or exc}") from None
+    if sink.repaired_mode is not None:
+        _ui().err(
+            f"Warning: --secrets-out {dest} was readable by others (mode "
+            f"{sink.repaired_mode:04o}); it is now 0600. Values written to it before may "
+            "have been read."
+        )
+    return sink
 
 
 def _confirm(ui: Ui, auto_approve: bool) -> bool:

@@ -13,12 +13,14 @@ Three rules hold everywhere in keystate:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
 import logging
 import os
 import re
+import stat
 import sys
 import threading
 from dataclasses import dataclass
@@ -158,6 +160,10 @@ class DeliveredSecret:
 class SecretsSink:
     """Delivers new key values: a 0600 JSON-lines file (appended) or standard output.
 
+    The file is created 0600 whatever the umask. An existing file that others could read
+    is made 0600 before anything is written (``repaired_mode`` tells the CLI to warn); a
+    symbolic link, a FIFO or anything else that is not a regular file is refused.
+
     Each value is written and flushed (and fsync'ed for files) the moment it exists, so
     a crash later in the run loses nothing. Under GitHub Actions, values written to
     standard output are first masked with ``::add-mask::``.
@@ -169,6 +175,8 @@ class SecretsSink:
         self._github = github_actions
         self._lock = threading.Lock()
         self.delivered = 0
+        # The mode an existing file had when it was readable by others (now 0600).
+        self.repaired_mode: int | None = None
 
     @classmethod
     def open(cls, dest: str) -> SecretsSink:
@@ -176,15 +184,27 @@ class SecretsSink:
         if dest == "-":
             return cls(sys.stdout, is_file=False, github_actions=github)
         path = Path(dest)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if path.is_symlink():  # e.g. planted in a shared directory to divert the values
+            raise OSError(errno.EINVAL, "is a symbolic link; give the real path")
+        # O_NOFOLLOW closes the race with the check above; O_NONBLOCK keeps a FIFO from
+        # blocking the open (it is then refused as not a regular file).
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        for name in ("O_NONBLOCK", "O_NOFOLLOW", "O_CLOEXEC"):  # POSIX; absent on Windows
+            flags |= getattr(os, name, 0)
+        fd = os.open(path, flags, 0o600)
         try:
-            mode = os.fstat(fd).st_mode & 0o777
-            if mode & 0o077:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            mode = st.st_mode & 0o777
+            if mode & 0o077:  # created by someone else, or by hand: fix it before writing
                 os.fchmod(fd, 0o600)
         except OSError:
             os.close(fd)
             raise
-        return cls(os.fdopen(fd, "a", encoding="utf-8"), is_file=True, github_actions=False)
+        sink = cls(os.fdopen(fd, "a", encoding="utf-8"), is_file=True, github_actions=False)
+        sink.repaired_mode = mode if mode & 0o077 else None
+        return sink
 
     def deliver(self, item: DeliveredSecret) -> None:
         with self._lock:

@@ -35,7 +35,13 @@ from keystate.errors import AmbiguousWriteError, NotFoundError, ProviderError
 log = logging.getLogger("keystate.http")
 
 RETRYABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
+# The largest answer read: Algolia lists every key in one response (10,000 keys are ~5 MB).
+MAX_RESPONSE_BYTES: Final = 64 * 2**20
 HOST_DOWN_SECONDS: Final = 300.0
+
+
+class _TooLarge(Exception):
+    """An answer longer than MAX_RESPONSE_BYTES."""
 
 
 @dataclass(frozen=True)
@@ -246,10 +252,21 @@ class HttpClient:
         started = time.monotonic()
         self.requests_sent += 1
         try:
-            response = await self.client.request(method, host.url + path, json=json, params=params)
+            response = await self._send(method, host.url + path, json, params)
+        except _TooLarge as exc:
+            self._ambiguous(idempotent, what, str(exc))
+            raise ProviderError(f"{what}: {exc}", account=self.account) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached the server: safe to retry anything, on another host.
             self.pool.mark_down(host)
+            untrusted = _certificate_error(exc)
+            if untrusted is not None:
+                return (
+                    f"the TLS certificate of {_hostname(host)} could not be verified "
+                    f"({untrusted}); keystate always verifies TLS",
+                    None,
+                    True,
+                )
             return f"cannot connect to {_hostname(host)} ({type(exc).__name__})", None, True
         except httpx.TimeoutException:
             host.timeouts += 1
@@ -275,6 +292,35 @@ class HttpClient:
             self._ambiguous(idempotent, what, reason, error.request_id)
             return reason, None, True
         raise self._client_error(response, what)
+
+    async def _send(
+        self, method: str, url: str, json: object, params: Mapping[str, str] | None
+    ) -> httpx.Response:
+        """One exchange; the body is read (decompressed) only up to MAX_RESPONSE_BYTES, so a
+        huge or endless answer, or a compression bomb, cannot exhaust memory."""
+        request = self.client.build_request(method, url, json=json, params=params)
+        response = await self.client.send(request, stream=True)
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise _TooLarge(
+                        f"{self.service} answered with more than "
+                        f"{MAX_RESPONSE_BYTES // 2**20} MB; refusing to read it"
+                    )
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code, headers=headers, content=b"".join(chunks), request=request
+        )
 
     def _ambiguous(
         self, idempotent: bool, what: str, reason: str, request_id: str | None = None
@@ -304,6 +350,17 @@ class HttpClient:
             status=response.status_code,
             request_id=error.request_id,
         )
+
+
+def _certificate_error(exc: BaseException) -> str | None:
+    """The reason, when a connection failed because the server's certificate is not
+    trusted (it is then no network glitch: the request was never sent)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or "certificate verify failed"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _hostname(host: Host) -> str:

@@ -106,13 +106,21 @@ class Process:
     max_rss_mib: float
 
 
-# Runs the real entry point and, on the way out (sys.exit included), writes the
-# process's own peak resident set size (KiB on Linux) to the file named by KEYSTATE_RSS.
+# Runs the real entry point and, on the way out (sys.exit included), writes the peak
+# resident set size of the process (KiB) to the file named by KEYSTATE_RSS. VmHWM, not
+# getrusage: Linux carries ru_maxrss over from the parent across fork and exec, so a child
+# of a large pytest process would report the parent's peak.
 _WRAPPER = """
 import atexit, os, resource, sys
 def _report():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with open("/proc/self/status") as status:
+            peak = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        pass
     with open(os.environ["KEYSTATE_RSS"], "w") as f:
-        f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        f.write(str(peak))
 atexit.register(_report)
 sys.argv[0] = "keystate"
 from keystate.cli import main

@@ -104,12 +104,11 @@ class AlgoliaProvider:
             raise self._bad(what, "a key has no 'value'")
         secret = Secret(value)
         validity = _int(item, "validity", self, what)
-        created = item.get("createdAt")
-        created_at = (
-            datetime.fromtimestamp(created, UTC)
-            if isinstance(created, (int, float)) and not isinstance(created, bool)
-            else None
-        )
+        created_at = _epoch(item.get("createdAt"))
+        try:
+            expires_at = now + timedelta(seconds=validity) if validity > 0 else None
+        except OverflowError:
+            raise self._bad(what, "'validity' is out of range") from None
         fields: dict[str, FieldValue] = {
             "acl": _strings(item, "acl", self, what),
             "indexes": _strings(item, "indexes", self, what),
@@ -117,7 +116,7 @@ class AlgoliaProvider:
             "max_hits_per_query": _int(item, "maxHitsPerQuery", self, what),
             "max_queries_per_ip_per_hour": _int(item, "maxQueriesPerIPPerHour", self, what),
             "query_parameters": canonical_query(_str(item, "queryParameters", self, what)),
-            "expires_at": now + timedelta(seconds=validity) if validity > 0 else None,
+            "expires_at": expires_at,
         }
         digest = fingerprint(value)
         return LiveKey(
@@ -262,6 +261,17 @@ def _str(item: Mapping[str, object], name: str, p: AlgoliaProvider, what: str) -
     if not isinstance(raw, str):
         raise p._bad(what, f"'{name}' is not a string")
     return raw
+
+
+def _epoch(raw: object) -> datetime | None:
+    """``createdAt`` in a listing: epoch seconds; None when absent or unreadable (it is
+    only shown, never compared)."""
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(raw, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _timestamp(raw: object) -> datetime | None:

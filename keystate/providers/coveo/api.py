@@ -77,16 +77,17 @@ def parse_error(response: httpx.Response) -> ApiError:
 
 
 def millis(raw: object) -> datetime | None:
-    """A Coveo date: epoch milliseconds (or an ISO string); None when absent."""
+    """A Coveo date: epoch milliseconds (or an ISO string); None when absent or unreadable
+    (out of range included)."""
     if isinstance(raw, bool) or raw is None:
         return None
-    if isinstance(raw, (int, float)):
-        return datetime.fromtimestamp(raw / 1000, UTC)
-    if isinstance(raw, str):
-        try:
+    try:
+        if isinstance(raw, (int, float)):
+            return datetime.fromtimestamp(raw / 1000, UTC)
+        if isinstance(raw, str):
             return datetime.fromisoformat(raw).astimezone(UTC)
-        except ValueError:
-            return None
+    except (ValueError, OverflowError, OSError):
+        return None
     return None
 
 
@@ -157,7 +158,18 @@ class CoveoProvider:
             raise self._bad(what, f"key id:{key_id} has a malformed privilege") from None
         search = _dig(item, "additionalConfiguration", "search")
         hub = _dig(search, "enforcedQueryPipelineConfiguration").get("searchHub")
+        # What keystate compares must be read exactly: a value it cannot read is an error,
+        # never a default that would plan a change (or a replacement) nobody asked for.
         expires = millis(item.get("expirationDate"))
+        if expires is None and item.get("expirationDate") is not None:
+            raise self._bad(what, f"key id:{key_id}: 'expirationDate' is not a date")
+        if not isinstance(item.get("enabled", True), bool):
+            raise self._bad(what, f"key id:{key_id}: 'enabled' is not true or false")
+        if hub is not None and not isinstance(hub, str):
+            raise self._bad(what, f"key id:{key_id}: 'searchHub' is not a string")
+        description = item.get("description")
+        if description is not None and not isinstance(description, str):
+            raise self._bad(what, f"key id:{key_id}: 'description' is not a string")
         enabled = item.get("enabled", True) is not False and item.get("status") not in (
             "DISABLED",
             "DISABLED_FOR_INACTIVITY",
@@ -165,8 +177,8 @@ class CoveoProvider:
         )
         fields: dict[str, FieldValue] = {
             "privileges": privileges,
-            "allowed_ips": _strings(item, "allowedIps"),
-            "denied_ips": _strings(item, "deniedIps"),
+            "allowed_ips": self._strings(item, "allowedIps", what, key_id),
+            "denied_ips": self._strings(item, "deniedIps", what, key_id),
             "enabled": enabled,
             "search_hub": hub if isinstance(hub, str) else "",
             "template": str(item.get("apiKeyTemplateId") or ""),
@@ -177,7 +189,7 @@ class CoveoProvider:
         return LiveKey(
             ref=f"id:{key_id}",
             handle=key_id,
-            stored_description=str(item.get("description") or ""),
+            stored_description=description or "",
             fields=fields,
             id=key_id,
             enabled=enabled,
@@ -349,6 +361,16 @@ class CoveoProvider:
             params=params,
         )
 
+    def _strings(
+        self, item: Mapping[str, Any], name: str, what: str, key_id: str
+    ) -> frozenset[str]:
+        raw = item.get(name)
+        if raw is None:
+            return frozenset()
+        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+            raise self._bad(what, f"key id:{key_id}: '{name}' is not a list of strings")
+        return frozenset(raw)
+
     def _bad(self, what: str, detail: str) -> ProviderError:
         return ProviderError(
             f"{what}: unexpected answer from Coveo: {detail}", account=self.account.name
@@ -359,11 +381,6 @@ def _dig(item: object, *path: str) -> dict[str, Any]:
     for name in path:
         item = item.get(name) if isinstance(item, dict) else None
     return item if isinstance(item, dict) else {}
-
-
-def _strings(item: Mapping[str, Any], name: str) -> frozenset[str]:
-    raw = item.get(name) or []
-    return frozenset(str(v) for v in raw) if isinstance(raw, list) else frozenset()
 
 
 def _set(value: FieldValue) -> frozenset[str]:
