@@ -1,6 +1,7 @@
 """The one HTTP policy every provider uses (DESIGN §6).
 
-* Timeouts on every request.
+* Timeouts on every request, and a deadline on every attempt as a whole (connect + write
+  + 10 x read), so an answer that trickles in a byte at a time cannot hold a run forever.
 * Retries with exponential backoff and full jitter on 429, 5xx, timeouts and connection
   errors; ``Retry-After`` honoured (capped); a bounded number of attempts.
 * Host fallback: a :class:`HostPool` orders the hosts for reads and writes and keeps a
@@ -53,6 +54,11 @@ class HttpPolicy:
     backoff_base: float = 0.25
     backoff_cap: float = 8.0
     max_retry_after: float = 60.0
+
+    @property
+    def deadline(self) -> float:
+        """Seconds one attempt may take in all (each read may take read_timeout)."""
+        return self.connect_timeout + self.write_timeout + 10 * self.read_timeout
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
@@ -268,7 +274,7 @@ class HttpClient:
                     True,
                 )
             return f"cannot connect to {_hostname(host)} ({type(exc).__name__})", None, True
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):  # TimeoutError: the deadline
             host.timeouts += 1
             self._ambiguous(idempotent, what, f"timed out waiting for {_hostname(host)}")
             return f"timed out waiting for {_hostname(host)}", None, True
@@ -299,20 +305,21 @@ class HttpClient:
         """One exchange; the body is read (decompressed) only up to MAX_RESPONSE_BYTES, so a
         huge or endless answer, or a compression bomb, cannot exhaust memory."""
         request = self.client.build_request(method, url, json=json, params=params)
-        response = await self.client.send(request, stream=True)
-        try:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise _TooLarge(
-                        f"{self.service} answered with more than "
-                        f"{MAX_RESPONSE_BYTES // 2**20} MB; refusing to read it"
-                    )
-                chunks.append(chunk)
-        finally:
-            await response.aclose()
+        chunks: list[bytes] = []
+        async with asyncio.timeout(self.policy.deadline):
+            response = await self.client.send(request, stream=True)
+            try:
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise _TooLarge(
+                            f"{self.service} answered with more than "
+                            f"{MAX_RESPONSE_BYTES // 2**20} MB; refusing to read it"
+                        )
+                    chunks.append(chunk)
+            finally:
+                await response.aclose()
         headers = [
             (k, v)
             for k, v in response.headers.multi_items()

@@ -14,6 +14,7 @@ must instead give the right plan.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -47,6 +48,7 @@ class Answer:
     content_type: str = "application/json"
     chunks: int = 1  # the body is sent this many times (huge bodies, made on the fly)
     headers: dict[str, str] = field(default_factory=dict)
+    pause: float = 0.0  # seconds between two chunks (an answer that trickles in)
 
 
 def answer(data: object, status: int = 200) -> Answer:
@@ -92,6 +94,9 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 for _ in range(reply.chunks):
                     self.wfile.write(reply.body)
+                    if reply.pause:
+                        self.wfile.flush()
+                        time.sleep(reply.pause)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 
@@ -118,7 +123,7 @@ def api() -> Iterator[FakeApi]:
     fake.server.server_close()
 
 
-def config(provider: str, url: str, keys: str = "") -> str:
+def config(provider: str, url: str, keys: str = "", timeout: float = 2) -> str:
     if provider == "algolia":
         account = (
             "  algolia-prod:\n    provider: algolia\n"
@@ -130,7 +135,7 @@ def config(provider: str, url: str, keys: str = "") -> str:
             f"  coveo-prod:\n    provider: coveo\n    organization_id: {COVEO_ORG}\n"
             f"    token: ${{COVEO_ACCESS_TOKEN}}\n    base_url: {url}\n"
         )
-    body = f"version: 1\naccounts:\n{account}    timeout: 2\n    max_attempts: 2\n"
+    body = f"version: 1\naccounts:\n{account}    timeout: {timeout}\n    max_attempts: 2\n"
     return body + (f"keys:\n  {provider}-prod:\n{keys}" if keys else "")
 
 
@@ -497,6 +502,33 @@ def test_bad_answer_is_a_clear_error_naming_the_account(
         assert stdout == "", f"{command} printed output from a bad answer:\n{stdout}"
     assert api.requests, "the fake was never asked"
     assert not any(r.split()[0] in ("POST", "PUT", "DELETE") for r in api.requests)
+
+
+@pytest.mark.parametrize("provider", ["algolia", "coveo"])
+def test_answer_that_trickles_in_is_cut_off(
+    provider: str, api: FakeApi, figures: Figures, tmp_path: Path
+) -> None:
+    """A byte every 50 ms never trips the read timeout; the deadline per attempt
+    (connect + write + 10 x read = 2.4 s at timeout: 0.2) does."""
+    slow = Answer(body=b" ", chunks=10**6, pause=0.05)
+    api.routes = alg(slow) if provider == "algolia" else coveo(slow, slow)
+    path = tmp_path / "keystate.yaml"
+    path.write_text(config(provider, api.url, timeout=0.2), encoding="utf-8")
+    started = time.monotonic()
+    result = invoke(["plan", "-c", str(path)], ENV)
+    seconds = time.monotonic() - started
+    figures.add(
+        SECTION,
+        answers=1,
+        runs=1,
+        tracebacks=int("Traceback" in result.output),
+        wrong_results=int(result.exit_code != 1),
+    )
+    assert result.exit_code == 1, result.output
+    assert re.search(
+        rf"{provider}-prod: list [a-z ()]+: gave up after 2 attempts \(timed out", result.stderr
+    ), result.stderr
+    assert seconds < 20, f"{seconds:.1f}s"
 
 
 # -- odd but legal answers: the right plan ----------------------------------------------

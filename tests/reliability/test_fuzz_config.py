@@ -415,6 +415,28 @@ test_random_yaml = _fuzz(random_yaml, _utf8)
 test_random_bytes = _fuzz(st.binary(max_size=400) | st.text(max_size=200).map(_utf8), bytes)
 
 
+# Inputs the long profile found, kept as regressions (each was a defect, now fixed).
+FOUND = {
+    # the admin key's variable in application_id, api_key missing: the error echoed the key
+    "credential-in-wrong-field": BASE_TEXTS[1].replace(
+        "application_id: APP1\n    api_key: ${ALGOLIA_ADMIN_API_KEY}\n",
+        "application_id: A${ALGOLIA_ADMIN_API_KEY}\n",
+    ),
+    # a YAML date inside a list in query_parameters: "Object of type date is not JSON
+    # serializable"
+    "date-in-a-query-list": BASE_TEXTS[1].replace(
+        "k1: {acl: [search],", "k1: {acl: [search], query_parameters: {f: [2000-01-01]},"
+    ),
+    "explicit-tag-constructor-fails": "version: !!timestamp '1912-01-01 00:00:00-00:16:08'\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_found_by_the_fuzzer(name: str, tmp_path: Path, figures: Figures) -> None:
+    assert FOUND[name] not in BASE_TEXTS  # the replacement above did apply
+    check_config(_utf8(FOUND[name]), tmp_path, figures)
+
+
 @pytest.mark.parametrize("days", [-1, 0, 1, 10_000, 2_900_000])
 def test_expiry_edges(days: int, tmp_path: Path, figures: Figures) -> None:
     """Dates around now and near the end of the calendar, as text and as YAML timestamps."""

@@ -112,9 +112,12 @@ def _load(tmp: Path, text: str) -> ConfigError | None:
 
 @pytest.mark.parametrize("provider", ["algolia", "coveo"])
 @pytest.mark.parametrize("url", LOOPBACK + REMOTE)
-def test_plain_http_only_for_loopback(provider: str, url: str, tmp_path: Path) -> None:
+def test_plain_http_only_for_loopback(
+    provider: str, url: str, tmp_path: Path, figures: Figures
+) -> None:
     account = algolia_account(url) if provider == "algolia" else coveo_account(url)
     error = _load(tmp_path, f"version: 1\naccounts:\n{account}")
+    figures.add(SECTION, url_checks=1, url_wrong=int((error is None) != (url in LOOPBACK)))
     if url in LOOPBACK:
         assert error is None, error and [str(p) for p in error.problems]
         return
@@ -369,7 +372,7 @@ def test_the_scanner_finds_credentials_in_argv(tmp_path: Path) -> None:
     assert len(argv_credentials(workflow)) == 1
 
 
-def test_docs_and_examples_keep_credentials_out_of_argv() -> None:
+def test_docs_and_examples_keep_credentials_out_of_argv(figures: Figures) -> None:
     files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     files += [
         p
@@ -378,6 +381,7 @@ def test_docs_and_examples_keep_credentials_out_of_argv() -> None:
     ]
     assert len(files) >= 10
     found = [hit for path in files for hit in argv_credentials(path)]
+    figures.add(SECTION, argv_files_scanned=len(files), argv_findings=len(found))
     assert found == []
 
 
@@ -769,3 +773,58 @@ def test_reprs_hold_no_secret(emus: Emulators, tmp_path: Path) -> None:
     assert values and all(v not in text for v in values)
     assert ALGOLIA_ADMIN_KEY not in text and COVEO_TOKEN not in text
     assert "Secret(sha256:" in text  # the credentials were there, as fingerprints
+
+
+def test_sandbox_accounts_leak_nothing(tmp_path: Path, figures: Figures) -> None:
+    """The embedded emulator (``sandbox:``) runs the same provider code with no network:
+    its credentials come from the sandbox's state file, which is the server's storage and,
+    with the secrets sink, the only file allowed to hold values."""
+    config = tmp_path / "keystate.yaml"
+    sink = tmp_path / "new-keys.jsonl"
+    states = {tmp_path / "algolia.json", tmp_path / "coveo.json"}
+    head = (
+        "version: 1\naccounts:\n"
+        "  algolia-prod:\n    provider: algolia\n    sandbox: algolia.json\n"
+        "  coveo-prod:\n    provider: coveo\n    sandbox: coveo.json\n"
+    )
+    outputs: dict[str, str] = {}
+
+    def run(name: str, *args: str) -> int:
+        result = invoke(["-vv", *args], {})
+        outputs[f"{name}: stdout"] = result.stdout
+        outputs[f"{name}: stderr"] = result.stderr
+        return result.exit_code
+
+    c = ("-c", str(config))
+    config.write_text(
+        head + f"keys:\n  algolia-prod:\n{algolia_keys(['s1', 's2'])}"
+        f"  coveo-prod:\n{coveo_keys(['s1', 's2'])}",
+        encoding="utf-8",
+    )
+    assert run("plan", "plan", *c, "--format", "json") == 0
+    assert run("apply", "apply", *c, "--auto-approve", "--secrets-out", str(sink)) == 0
+    config.write_text(
+        head + f"keys:\n  algolia-prod:\n{algolia_keys(['s1'], acl='browse')}"
+        f"  coveo-prod:\n{coveo_keys(['s1'], ip='198.51.100.0/24')}",
+        encoding="utf-8",
+    )
+    planfile = tmp_path / "plan.json"
+    assert run("plan --out", "plan", *c, "--out", str(planfile)) == 0
+    assert run("apply PLANFILE", "apply", str(planfile), "--report", str(tmp_path / "r.json")) == 0
+    for account in ("algolia-prod", "coveo-prod"):
+        assert run(f"import {account}", "import", account, *c) == 0
+        assert run(f"privileges {account}", "privileges", account, *c) == 0
+    secrets = {json.loads(line)["value"] for line in sink.read_text().splitlines()}
+    for state in states:
+        data = json.loads(state.read_text())
+        found = re.findall(r'"(?:value|admin_key|token|adminKey)": "([^"]+)"', json.dumps(data))
+        secrets |= set(found)
+    assert len(secrets) >= 6  # 4 created, 2 sandbox credentials
+    files = {
+        f"file {p.name}": p.read_text(encoding="utf-8")
+        for p in tmp_path.iterdir()
+        if p.is_file() and p not in states and p != sink
+    }
+    leaks = [where for where, text in {**outputs, **files}.items() for s in secrets if s in text]
+    figures.add(SECTION, canary_runs=len(outputs) // 2, leaks=len(leaks))
+    assert leaks == []
