@@ -106,10 +106,11 @@ def load_config(
         keys = _read_keys(state)
     if not state.version_seen and not _errors(state):
         state.reader.error(Location(state.files[0], 1, 1), "missing 'version: 1'")
-    errors = _errors(state)
+    hide = state.reader.hide_env
+    errors = [hide(p) for p in _errors(state)]
     if errors:
         raise ConfigError(errors)
-    warnings = [p for p in state.reader.problems if p.severity is Severity.WARNING]
+    warnings = [hide(p) for p in state.reader.problems if p.severity is Severity.WARNING]
     return Config(
         files=tuple(state.files),
         owner=state.owner[0] if state.owner else None,

@@ -11,6 +11,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Final
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ INVALID: Final = Invalid()
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _PRIVILEGE_FIELDS: Final = ("owner", "target_domain", "type", "target_id")
 _LOOPBACK_NAMES: Final = {"localhost"}
+HIDDEN_MIN: Final = 8  # shorter values are shown: they would match ordinary words
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -79,6 +81,9 @@ class Reader:
         self.env = env
         self.now = now
         self.problems: list[Problem] = []
+        # Values that ${VAR} references expanded to, by value: messages show the reference
+        # instead (a variable may hold a credential put in the wrong field).
+        self.env_values: dict[str, str] = {}
         # Where each member of the set-valued field read last was written.
         self.members: dict[object, Location] = {}
 
@@ -86,6 +91,14 @@ class Reader:
     def error(self, where: YNode | Location | None, message: str) -> None:
         loc = where if isinstance(where, Location) or where is None else where.loc
         self.problems.append(Problem(message, loc))
+
+    def hide_env(self, problem: Problem) -> Problem:
+        """The problem with every expanded variable value shown as its ``${NAME}``."""
+        message = problem.message
+        for value in sorted(self.env_values, key=len, reverse=True):
+            if value in message:
+                message = message.replace(value, f"${{{self.env_values[value]}}}")
+        return problem if message == problem.message else replace(problem, message=message)
 
     def warn(self, where: YNode | Location | None, message: str, rule: str | None = None) -> None:
         loc = where if isinstance(where, Location) or where is None else where.loc
@@ -113,6 +126,10 @@ class Reader:
             return None
         text = node.raw if not node.is_str else str(node.value)
         result = expand(text, self.env)
+        for name in result.variables:
+            value = self.env.get(name)
+            if value and len(value) >= HIDDEN_MIN:
+                self.env_values[value] = name
         for message in result.errors:
             self.error(node, f"{what}: {message}")
         return None if result.errors else result
@@ -347,7 +364,9 @@ class Reader:
             if node.is_str:
                 text = self.string(node, what)
                 return INVALID if text is None else text
-            return node.raw if node.value is None else node.value
+            if node.value is None or isinstance(node.value, (date, datetime)):
+                return node.raw  # as written: a date is no JSON value (in a list, say)
+            return node.value
         if isinstance(node, YSeq):
             items = [self._plain(i, what) for i in node.items]
             return INVALID if INVALID in items else items
