@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +35,16 @@ class Running:
 
     def stop(self) -> None:
         self.server.stop()
+
+    @contextmanager
+    def fault_free(self) -> Iterator[Running]:
+        """The same emulator (same keys, same propagation delay) behind one more server
+        that injects no fault: for checks that must not depend on fault draws."""
+        server = start_in_thread(self.app, Knobs())
+        try:
+            yield Running(self.app, server)
+        finally:
+            server.stop()
 
 
 class Harness(Protocol):

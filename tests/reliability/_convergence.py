@@ -19,8 +19,8 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,21 @@ class Emu:
 
     def stop(self) -> None:
         self.server.stop()
+
+    @contextmanager
+    def served(self, knob: Knobs) -> Iterator[Emu]:
+        """This emulator (same stored keys, same propagation delay) behind one more
+        server with its own fault knobs, while the others keep serving."""
+        server = start_in_thread(self.app, knob)
+        try:
+            yield replace(self, server=server)
+        finally:
+            server.stop()
+
+    def fault_free(self) -> AbstractContextManager[Emu]:
+        """This emulator behind a server that injects no fault: for checks that must not
+        depend on fault draws."""
+        return self.served(Knobs())
 
     # -- observing ---------------------------------------------------------------------
     def stored(self) -> list[dict[str, Any]]:
@@ -393,6 +408,16 @@ class Workdir:
 
     def plan(self, emu: Emu, *extra: str) -> Ran:
         ran = cli("plan", "-c", str(self.config), *extra, env=emu.env)
+        self.outputs.append(ran.output)
+        return ran
+
+    def verify_plan(self, emu: Emu, *extra: str) -> Ran:
+        """``plan`` of the same configuration through a fault-free server on the same
+        emulator: a verification that the injected faults cannot fail."""
+        with emu.fault_free() as clean:
+            path = self.root / "verify.yaml"
+            path.write_text(self.config.read_text(encoding="utf-8").replace(emu.url, clean.url))
+            ran = cli("plan", "-c", str(path), *extra, env=emu.env)
         self.outputs.append(ran.output)
         return ran
 

@@ -12,7 +12,9 @@ every run:
   deleted key is gone, a disabled key is disabled);
 
 and at the end the account holds exactly the declared keys, every new value is in the
-secrets sink, no output holds a key value, no run crashed, and the fault really hit.
+secrets sink, no output holds a key value, no run crashed, the fault really hit, and a
+last ``plan`` — sent to a fault-free server in front of the same emulator, so that it
+checks the state and not the luck of the fault draws — shows no change.
 
 Actions that a provider does not have are not in its matrix: Algolia has no create-only
 field, so nothing is replaced there, and its keys cannot be disabled (``removal:
@@ -156,7 +158,7 @@ def finish(
     assert converged_to(emu, desired, removal) == []
     assert lost == [] and leaked == []
     time.sleep(delay_ms / 1000)
-    assert work.plan(emu, "--detailed-exitcode").exit_code == 0
+    assert work.verify_plan(emu, "--detailed-exitcode").exit_code == 0
 
 
 @pytest.mark.parametrize(("provider", "action", "kind", "seed"), cases())
@@ -204,6 +206,18 @@ def test_mixed_faults_on_every_action(provider: str, removal: str, figures: Any)
             faults_injected=injected,
             **{f"converged_in_{runs}": 1},
         )
+
+
+def test_verification_plan_does_not_depend_on_fault_draws() -> None:
+    """The last plan of a scenario goes through a fault-free server on the same emulator:
+    with every request of the faulty server failing, it still reads the true state."""
+    with running("algolia", knobs("500=1")) as emu, workdir() as work:
+        emu.seed(stored_description("k0"), Shape(0, 0))
+        work.write(emu.config(["k0"], timeout=0.5))
+        faulty = work.plan(emu, "--detailed-exitcode")
+        assert faulty.exit_code == 1 and "gave up after" in faulty.output
+        assert work.verify_plan(emu, "--detailed-exitcode").exit_code == 0
+        assert emu.server.counters.faults.get("500", 0) >= 5
 
 
 def test_fault_routes_aim_every_draw_at_the_named_routes() -> None:
