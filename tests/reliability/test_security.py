@@ -399,10 +399,15 @@ def _config_with_one_new_key(tmp: Path, url: str, name: str = "web") -> Path:
 
 
 @pytest.fixture
-def algolia_url() -> Iterator[str]:
+def algolia_emulator() -> Iterator[tuple[AlgoliaEmulator, str]]:
     emulator = AlgoliaEmulator(app_id=ALGOLIA_APP_ID, admin_key=ALGOLIA_ADMIN_KEY)
     with start_in_thread(emulator, Knobs()) as server:
-        yield server.url
+        yield emulator, server.url
+
+
+@pytest.fixture
+def algolia_url(algolia_emulator: tuple[AlgoliaEmulator, str]) -> str:
+    return algolia_emulator[1]
 
 
 def _with_umask(mask: int, args: list[str]) -> object:
@@ -466,9 +471,10 @@ def test_secrets_file_unit_modes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
 def test_secrets_destination_that_is_not_a_plain_file_is_refused(
-    kind: str, algolia_url: str, tmp_path: Path
+    kind: str, algolia_emulator: tuple[AlgoliaEmulator, str], tmp_path: Path
 ) -> None:
-    config = _config_with_one_new_key(tmp_path, algolia_url)
+    emulator, url = algolia_emulator
+    config = _config_with_one_new_key(tmp_path, url)
     sink = tmp_path / "new-keys.jsonl"
     elsewhere = tmp_path / "elsewhere.txt"
     if kind == "symlink":
@@ -485,6 +491,7 @@ def test_secrets_destination_that_is_not_a_plain_file_is_refused(
     assert result.exit_code == 1, result.output
     assert f"Error: --secrets-out {sink}: {reason}" in result.stderr
     assert "Traceback" not in result.output
+    assert emulator.snapshot() == [], "a key was created without a place for its value"
     if kind == "symlink":
         assert elsewhere.read_text() == ""
 
