@@ -3,7 +3,8 @@
 * Accounts run concurrently; within an account the phases run in order — create, adopt,
   update, replace, delete/disable — with at most ``parallelism`` changes in flight.
 * Deletes and disables of an account are skipped when one of its creates or replaces
-  failed, so that nobody is left without a working key.
+  failed, so that nobody is left without a working key — except the delete of an old key
+  a replace left behind (its declared successor exists: removing it ends that replace).
 * A create is never retried blindly: after an ambiguous failure the account is listed
   again (for a bounded time, on eventually consistent providers) looking for the key's
   marker. Found with its value: done. Found without it (the provider masks values): the
@@ -34,7 +35,7 @@ from enum import Enum
 from typing import TypeVar
 
 from keystate import kinds
-from keystate.diff import AccountDiff, Change, field_changes, marker_for
+from keystate.diff import LEFTOVER_OF_REPLACE, AccountDiff, Change, field_changes, marker_for
 from keystate.errors import AmbiguousWriteError, KeystateError, ProviderError
 from keystate.model import Action, KeySpec, LiveKey
 from keystate.plan import CREATING, REMOVALS, Plan
@@ -127,15 +128,21 @@ class _Account:
                 await asyncio.gather(*(self._guarded(c) for c in phase))
         removals = [c for c in self.diff.changes if c.action in REMOVALS]
         failed = [r for r in self.results if r.action in CREATING and r.outcome is Outcome.FAILED]
-        if failed and removals:
+        # The old key of an earlier replace waits for nothing: the declared key of its
+        # name exists, so removing it finishes that replace, as the replace itself would.
+        waiting = [c for c in removals if failed and c.note != LEFTOVER_OF_REPLACE]
+        if waiting:
             reason = (
                 f"skipped: {len(failed)} create/replace in {self.diff.account.name} failed, and "
                 "removals wait until every new key exists"
             )
-            for change in removals:
-                self._record(Result(change.address, change.action, Outcome.SKIPPED, reason))
-        elif removals:
-            await asyncio.gather(*(self._guarded(c) for c in removals))
+            for change in waiting:
+                self._record(
+                    Result(change.address, change.action, Outcome.SKIPPED, reason, _ref(change))
+                )
+        ready = [c for c in removals if c not in waiting]
+        if ready:
+            await asyncio.gather(*(self._guarded(c) for c in ready))
         return self.results
 
     def _record(self, result: Result) -> None:

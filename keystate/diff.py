@@ -26,6 +26,9 @@ from keystate.providers.base import AccountConfig, FieldSpec, Kind, ProviderSche
 
 DESCRIPTION = "description"
 PROTECT = "protect"
+# The note of the delete that finishes a replace whose old key outlived it: the declared
+# key of that name exists, so removing the old one waits for nothing else (apply).
+LEFTOVER_OF_REPLACE = "left over from an interrupted replace"
 
 
 @dataclass(frozen=True)
@@ -396,7 +399,7 @@ def _resolve_duplicates(
                             schema.name,
                             name,
                             live=old,
-                            note="left over from an interrupted replace",
+                            note=LEFTOVER_OF_REPLACE,
                         )
                     )
                 continue

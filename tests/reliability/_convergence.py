@@ -452,6 +452,37 @@ def duplicates(emu: Emu) -> dict[str, int]:
     return {n: c for n, c in counts.items() if c > 1}
 
 
+def unexplained_duplicates(
+    emu: Emu, report: Mapping[str, Any], desired: Mapping[str, Shape]
+) -> dict[str, int]:
+    """Duplicates (as :func:`duplicates`) that the run's report does not account for.
+
+    What the contract allows between two runs (DESIGN §5–6): a replace creates the new
+    key first, then removes the old one; when the removal fails, both keys live until
+    the next apply removes the old one. So a name may hold two keys after a run only if
+    exactly one of them is the declared key, and the report names every other one as an
+    old key whose removal did not happen: a ``failed`` replace saying "removing the old
+    key <ref> failed", or a delete/disable of <ref> reported ``failed`` or ``skipped``.
+    Anything else — an extra key no result names — is a duplicate.
+    """
+    left: dict[str, set[str]] = {}
+    for item in report.get("results", []):
+        name = item["address"].split("/", 1)[1]
+        if item["action"] == "replace" and item["outcome"] == "failed":
+            old = re.search(r"removing the old key (\S+) failed", item["detail"])
+            if old is not None:
+                left.setdefault(name, set()).add(old.group(1))
+        elif item["action"] in ("delete", "disable") and item["outcome"] in ("failed", "skipped"):
+            left.setdefault(name, set()).add(str(item["ref"]))
+    out = {}
+    for name, count in duplicates(emu).items():
+        keys = [k for m, k in emu.managed() if m.name == name and not m.pending and emu.enabled(k)]
+        rest = [k for k in keys if emu.ref(k) not in left.get(name, set())]
+        if len(rest) != 1 or name not in desired or emu.shape_of(rest[0]) != desired[name]:
+            out[name] = count
+    return out
+
+
 def lost_values(emu: Emu, work: Workdir, before: Iterable[str] = ()) -> list[str]:
     """Managed keys created since ``before`` (idents) whose value is not in the sink."""
     known = set(before)

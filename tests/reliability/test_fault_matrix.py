@@ -6,10 +6,13 @@ everything else is served cleanly, so the fault hits the action under test and n
 else). ``apply --report`` runs until it exits 0, at most ``MAX_RUNS`` times. After
 every run:
 
-* no name has two live keys (no duplicate), and the report is honest: every change
-  reported ``done`` or ``unconfirmed`` is checked against the emulator's stored state
-  (a created/updated/adopted/replaced key has the marker and the declared fields, a
-  deleted key is gone, a disabled key is disabled);
+* no duplicate: a name holds two live keys only where the contract allows it and the
+  report says so — a replace created the new key but its old key could not be removed
+  (the replace reported ``failed`` naming the old key, or the old key's delete reported
+  ``failed``/``skipped``), which a later run removes; a run that exits 0 leaves none;
+* the report is honest: every change reported ``done`` or ``unconfirmed`` is checked
+  against the emulator's stored state (a created/updated/adopted/replaced key has the
+  marker and the declared fields, a deleted key is gone, a disabled key is disabled);
 
 and at the end the account holds exactly the declared keys, every new value is in the
 secrets sink, no output holds a key value, no run crashed, the fault really hit, and a
@@ -43,6 +46,7 @@ from ._convergence import (
     profile,
     running,
     stored_description,
+    unexplained_duplicates,
     workdir,
 )
 
@@ -131,13 +135,15 @@ def converge(emu: Emu, work: Workdir, desired: dict[str, Shape], figures: Any) -
         figures.add("faults", runs=1, tracebacks=int(ran.traceback))
         assert not ran.traceback, ran.output
         lies = dishonest(emu, report, desired)
-        dups = duplicates(emu)
-        figures.add("faults", dishonest_results=len(lies), duplicates=len(dups))
+        dups = unexplained_duplicates(emu, report, desired)
+        left = len(duplicates(emu)) - len(dups)
+        figures.add("faults", dishonest_results=len(lies), duplicates=len(dups), old_keys_left=left)
         assert lies == [], lies
         assert dups == {}, dups
         for item in report.get("results", []):
             figures.add("faults", **{f"results_{item['outcome']}": 1})
         if ran.exit_code == 0:
+            assert duplicates(emu) == {}, "exit 0 with an old key left"
             return attempt
         assert ran.exit_code == 1, ran.output
     pytest.fail(f"no convergence in {MAX_RUNS} runs:\n{ran.output}")
@@ -206,6 +212,77 @@ def test_mixed_faults_on_every_action(provider: str, removal: str, figures: Any)
             faults_injected=injected,
             **{f"converged_in_{runs}": 1},
         )
+
+
+def test_old_key_a_replace_could_not_remove_is_removed_by_the_next_run() -> None:
+    """A replace whose old key cannot be removed leaves two keys, says so, and the next
+    run removes the old key even when an unrelated create of that run fails: the old
+    key's successor exists, so its removal waits for nothing. Removals that do wait are
+    reported ``skipped`` naming the key they would have removed.
+
+    One emulator behind three servers: every delete fails (run 1), every create fails
+    (run 2), no fault (run 3)."""
+    with running("coveo", knobs("500=1", routes=("delete",))) as emu, workdir() as work:
+        old = emu.seed(stored_description("rep0"), Shape(0, 0))
+        gone = emu.seed(stored_description("gone0"), Shape(0, 0))
+        keys: dict[str, Any] = {"rep0": (Shape(1, 0), False, None)}
+        desired = {"rep0": Shape(1, 0)}
+
+        def run(server: Emu) -> dict[str, tuple[str, str | None]]:
+            work.write(server.config(keys, wait_timeout=0.3, timeout=0.5))
+            ran, report = work.apply(server)
+            assert not ran.traceback and ran.exit_code in (0, 1), ran.output
+            assert dishonest(emu, report, desired) == []
+            assert unexplained_duplicates(emu, report, desired) == {}
+            return {
+                f"{r['address'].split('/', 1)[1]} {r['action']}": (r["outcome"], r["ref"])
+                for r in report["results"]
+            }
+
+        first = run(emu)
+        assert first["rep0 replace"][0] == "failed"
+        assert first["gone0 delete"] == ("skipped", emu.ref(gone))
+        assert duplicates(emu) == {"rep0": 2}
+
+        keys["new0"] = (Shape(0, 0), False, None)
+        desired["new0"] = Shape(0, 0)
+        with emu.served(knobs("500=1", routes=("create",))) as creates_fail:
+            second = run(creates_fail)
+        assert second["new0 create"][0] == "failed"
+        assert second["rep0 delete"] == ("done", emu.ref(old))
+        assert second["gone0 delete"] == ("skipped", emu.ref(gone))
+        assert duplicates(emu) == {}
+
+        with emu.fault_free() as clean:
+            third = run(clean)
+            assert {v[0] for v in third.values()} == {"done"}
+            assert converged_to(emu, desired) == []
+            assert work.verify_plan(clean, "--detailed-exitcode").exit_code == 0
+
+
+def test_duplicate_check_allows_only_an_old_key_the_report_names() -> None:
+    with running("coveo") as emu:
+        old = emu.seed(stored_description("rep0"), Shape(0, 0))
+        new = emu.seed(stored_description("rep0"), Shape(1, 0))
+        desired = {"rep0": Shape(1, 0)}
+        failed = {
+            "address": "coveo-prod/rep0",
+            "action": "replace",
+            "outcome": "failed",
+            "ref": emu.ref(old),
+            "detail": f"new key {emu.ref(new)} created and its value delivered, but removing "
+            f"the old key {emu.ref(old)} failed (...); run apply again to finish",
+        }
+        skipped = {**failed, "action": "delete", "outcome": "skipped", "detail": "skipped"}
+        assert unexplained_duplicates(emu, {"results": []}, desired) == {"rep0": 2}
+        assert unexplained_duplicates(emu, {"results": [failed]}, desired) == {}
+        assert unexplained_duplicates(emu, {"results": [skipped]}, desired) == {}
+        assert unexplained_duplicates(emu, {"results": [{**skipped, "ref": None}]}, desired) == {
+            "rep0": 2
+        }
+        # The report names the new key as the one left: the key kept is not the declared one.
+        named_new = {**skipped, "ref": emu.ref(new)}
+        assert unexplained_duplicates(emu, {"results": [named_new]}, desired) == {"rep0": 2}
 
 
 def test_verification_plan_does_not_depend_on_fault_draws() -> None:
