@@ -31,7 +31,7 @@ PROTECT = "protect"
 LEFTOVER_OF_REPLACE = "left over from an interrupted replace"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     name: str
     before: FieldValue
@@ -41,7 +41,7 @@ class FieldChange:
     members: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     action: Action
     account: str

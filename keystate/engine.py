@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from keystate import gcpause, grants
 from keystate.config import Config
@@ -74,8 +75,17 @@ async def _read_one(
 ) -> tuple[list[LiveKey], Catalogue | None]:
     if not with_catalogue:
         return await provider.list_keys(), None
-    keys, catalogue = await asyncio.gather(provider.list_keys(), provider.catalogue())
-    return keys, catalogue
+    # The catalogue is asked for at the same time, and awaited after the keys: when it
+    # has already arrived (it usually has), the keys go to planning without a pause in
+    # which other accounts' keys would pile up in memory too.
+    catalogue = asyncio.ensure_future(provider.catalogue())
+    try:
+        keys = await provider.list_keys()
+    except BaseException:
+        catalogue.cancel()
+        await asyncio.gather(catalogue, return_exceptions=True)
+        raise
+    return keys, await catalogue
 
 
 async def read_state(conns: Connections, with_catalogues: bool = True) -> LiveState:
@@ -119,15 +129,7 @@ def plan_from_live(config: Config, live: dict[str, list[LiveKey]]) -> Plan:
     errors: list[str] = []
     for name in sorted(live):
         try:
-            diffs.append(
-                diff_account(
-                    config.accounts[name],
-                    config.schema(name),
-                    config.keys.get(name, {}),
-                    live[name],
-                    config.owner,
-                )
-            )
+            diffs.append(_diff_one(config, name, live[name]))
         except PlanError as exc:
             errors.append(str(exc))
     if errors:
@@ -135,16 +137,91 @@ def plan_from_live(config: Config, live: dict[str, list[LiveKey]]) -> Plan:
     return new_plan(diffs, config.owner, [])
 
 
+def _diff_one(config: Config, name: str, live: list[LiveKey]) -> AccountDiff:
+    return diff_account(
+        config.accounts[name], config.schema(name), config.keys.get(name, {}), live, config.owner
+    )
+
+
+# About how many keys' answers may be read at once. Each account's answer waits in
+# memory until it is planned; at 100,000 keys, reading every account at once held some
+# 40 MB of answers. Configurations up to this size still read every account at once.
+KEYS_READ_AT_ONCE: Final = 20_000
+
+
+def _reads_at_once(config: Config, names: Sequence[str]) -> int:
+    """How many accounts to read at once: all of them, unless together they declare
+    more than KEYS_READ_AT_ONCE keys."""
+    declared = sum(len(config.keys.get(n, {})) for n in names)
+    if declared <= KEYS_READ_AT_ONCE:
+        return max(1, len(names))
+    return max(1, len(names) * KEYS_READ_AT_ONCE // declared)
+
+
+@dataclass
+class _Planned:
+    """One account, read and planned: its diff (or why it cannot be planned), and the
+    declared grants its catalogue does not offer."""
+
+    diff: AccountDiff | None
+    plan_error: str | None
+    grant_problems: list[Problem]
+
+
+async def _read_and_diff(config: Config, name: str, provider: Provider) -> _Planned:
+    """Read one account and plan it at once, so that its live keys can go as soon as it
+    is planned (a plan keeps only the changes) and the planning of early answers
+    overlaps the wait for later ones."""
+    keys, catalogue = await _read_one(provider, with_catalogue=True)
+    problems = grants.check(name, config.keys.get(name, {}), catalogue) if catalogue else []
+    try:
+        return _Planned(_diff_one(config, name, keys), None, problems)
+    except PlanError as exc:
+        return _Planned(None, str(exc), problems)
+
+
 async def make_plan(
     config: Config, accounts: Sequence[str], options: ConnectOptions
 ) -> tuple[Plan, Connections]:
-    """Connect, read every selected account, diff. The caller closes the connections."""
+    """Connect, read every selected account, diff. The caller closes the connections.
+
+    Failures are reported in the order a reader needs them: accounts that could not be
+    read, then declared grants the accounts do not offer, then live states that cannot
+    be planned.
+    """
     conns = open_connections(config.accounts, select_accounts(config, accounts), options)
     try:
         with gcpause.paused():
-            state = await read_state(conns)
-            check_grants(config, state)
-            return plan_from_live(config, state.keys), conns
+            return await _plan_all(config, conns), conns
     except BaseException:
         await conns.aclose()
         raise
+
+
+async def _plan_all(config: Config, conns: Connections) -> Plan:
+    names = sorted(conns.providers)
+    gate = asyncio.Semaphore(_reads_at_once(config, names))
+
+    async def one(name: str) -> _Planned:
+        async with gate:
+            return await _read_and_diff(config, name, conns.providers[name])
+
+    results = await asyncio.gather(*(one(n) for n in names), return_exceptions=True)
+    failures: list[str] = []
+    planned: list[_Planned] = []
+    for result in results:
+        if isinstance(result, KeystateError):
+            failures.append(str(result))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            planned.append(result)
+    if failures:
+        raise ProviderError("cannot read the live keys:\n  " + "\n  ".join(failures))
+    problems = [p for one in planned for p in one.grant_problems]
+    if problems:
+        raise ConfigError(problems, after_reading=True)
+    errors = [one.plan_error for one in planned if one.plan_error is not None]
+    if errors:
+        raise PlanError("\n".join(errors))
+    return new_plan([one.diff for one in planned if one.diff is not None], config.owner, [])

@@ -14,7 +14,8 @@ with :class:`keystate.providers.base.FieldSpec`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import struct
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -151,7 +152,87 @@ def parse_description(stored: str) -> tuple[str, Marker | None]:
     return user, marker
 
 
-@dataclass(frozen=True)
+class FieldValues(Mapping[str, FieldValue]):
+    """A declared key's field values: a read-only mapping at half a dict's size.
+
+    ``index`` (field name -> position) is shared by every key of a provider; a large
+    configuration holds one of these per key, 100,000 of them at a time.
+    """
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, index: Mapping[str, int], values: tuple[FieldValue, ...]) -> None:
+        if len(index) != len(values):
+            raise ValueError("one value per indexed field")
+        self._index = index
+        self._values = values
+
+    def __getitem__(self, name: str) -> FieldValue:
+        return self._values[self._index[name]]
+
+    def get(self, name: str, default: FieldValue = None) -> FieldValue:  # type: ignore[override]
+        position = self._index.get(name)
+        return default if position is None else self._values[position]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+class Places:
+    """Where a declared key's fields, and the members of its set fields, were written.
+
+    Packed, because a large configuration keeps one per key: ``layout`` names each field
+    that has a place and how many member places follow it (one tuple shared by keys
+    written alike), ``data`` holds each place's line and column. Members are in the order
+    of ``sorted(members, key=str)``.
+    """
+
+    __slots__ = ("_data", "_layout", "path")
+
+    def __init__(self, path: str, layout: tuple[tuple[str, int], ...], data: bytes) -> None:
+        if len(data) != _PLACE.size * sum(1 + count for _, count in layout):
+            raise ValueError("one line and column per place")
+        self.path = path
+        self._layout = layout
+        self._data = data
+
+    def find(self, field_name: str, member: object, members: object) -> Location | None:
+        """The place of ``member`` of the field (``members`` is the field's value), else
+        of the field, else None."""
+        offset = 0
+        for name, count in self._layout:
+            if name == field_name:
+                if member is not None and count and isinstance(members, frozenset):
+                    order = sorted(members, key=str)
+                    if len(order) == count and member in members:
+                        return self._at(offset + 1 + order.index(member))
+                return self._at(offset)
+            offset += 1 + count
+        return None
+
+    def _at(self, index: int) -> Location:
+        line, column = _PLACE.unpack_from(self._data, _PLACE.size * index)
+        return Location(self.path, line, column)
+
+
+_PLACE: Final = struct.Struct("<II")
+
+
+def pack_places(places: Iterable[tuple[int, int]]) -> bytes:
+    """Lines and columns, as :class:`Places` keeps them."""
+    return b"".join(_PLACE.pack(line, column) for line, column in places)
+
+
+@dataclass(frozen=True, slots=True)
 class KeySpec:
     """A key as declared in the configuration."""
 
@@ -163,27 +244,23 @@ class KeySpec:
     adopt: Selector | None = None
     lint_ignore: frozenset[str] = frozenset()
     location: Location | None = field(default=None, compare=False)
-    field_locations: Mapping[str, Location] = field(
-        default_factory=dict, compare=False, hash=False, repr=False
-    )
-    # Where each member of a set-valued field was written: {field: {member: location}}.
-    member_locations: Mapping[str, Mapping[object, Location]] = field(
-        default_factory=dict, compare=False, hash=False, repr=False
-    )
+    # Where each field, and each member of a set-valued field, was written.
+    places: Places | None = field(default=None, compare=False, hash=False, repr=False)
 
     def where(self, field_name: str, member: object = None) -> Location | None:
         """The most precise known place of a field (or of one of its members)."""
-        members = self.member_locations.get(field_name, {})
-        if member is not None and member in members:
-            return members[member]
-        return self.field_locations.get(field_name, self.location)
+        if self.places is not None:
+            found = self.places.find(field_name, member, self.fields.get(field_name))
+            if found is not None:
+                return found
+        return self.location
 
     @property
     def address(self) -> str:
         return f"{self.account}/{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveKey:
     """A key as read from a provider.
 

@@ -22,7 +22,17 @@ from keystate.config.files import FileRefused, FileTooLarge, read_regular
 from keystate.config.reader import Invalid, Reader, did_you_mean, kind_name, utc_now
 from keystate.config.yamltree import MAX_BYTES, YNode, YScalar, decode, parse
 from keystate.errors import ConfigError, Problem, Severity
-from keystate.model import NAME_RE, FieldValue, KeySpec, Location, Marker, Selector
+from keystate.model import (
+    NAME_RE,
+    FieldValue,
+    FieldValues,
+    KeySpec,
+    Location,
+    Marker,
+    Places,
+    Selector,
+    pack_places,
+)
 from keystate.providers.base import (
     AccountConfig,
     ProviderSchema,
@@ -39,6 +49,7 @@ TOP_LEVEL: Final = ("version", "owner", "accounts", "keys")
 ACCOUNT_COMMON: Final = ("provider", "removal", "timeout", "max_attempts", "wait_timeout")
 KEY_COMMON: Final = ("description", "protect", "adopt", "lint_ignore")
 SUPPORTED_VERSION: Final = 1
+_NO_RULES: Final[frozenset[str]] = frozenset()  # one object: each frozenset() is a new one
 MAX_SECRET_BYTES: Final = 64 * 1024
 _HEX = re.compile(r"^[0-9a-f]{12,64}$")
 _LONGEST_MARKER: Final = len(Marker("x" * 63, "x" * 63, protect=True, pending=True).render()) + 1
@@ -68,6 +79,23 @@ class _Pending:
 
 
 @dataclass
+class _Shapes:
+    """What keys of a provider share: the index of their field values, and the layouts
+    of their places (one object each, however many keys)."""
+
+    indexes: dict[str, dict[str, int]] = field(default_factory=dict)
+    layouts: dict[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]] = field(
+        default_factory=dict
+    )
+
+    def index(self, schema: ProviderSchema) -> dict[str, int]:
+        found = self.indexes.get(schema.name)
+        if found is None:
+            found = self.indexes[schema.name] = {f.name: i for i, f in enumerate(schema.fields)}
+        return found
+
+
+@dataclass
 class _State:
     reader: Reader
     files: list[str] = field(default_factory=list)
@@ -75,8 +103,12 @@ class _State:
     owner: tuple[str, Location] | None = None
     accounts: dict[str, AccountConfig] = field(default_factory=dict)
     account_locs: dict[str, Location] = field(default_factory=dict)
+    # Keys read as soon as their account is known (so that each file's YAML tree can go);
+    # the others wait in ``keys`` until every file is read.
+    specs: dict[str, dict[str, KeySpec]] = field(default_factory=dict)
     keys: list[_Pending] = field(default_factory=list)
-    key_locs: dict[tuple[str, str], Location] = field(default_factory=dict)
+    key_locs: dict[str, dict[str, Location]] = field(default_factory=dict)
+    shapes: _Shapes = field(default_factory=_Shapes)
 
 
 def discover(path: Path) -> list[Path]:
@@ -435,35 +467,35 @@ def _collect_keys(state: _State, node: YNode) -> None:
         per_account = reader.mapping(account_node, f"keys of '{account_key.raw}'", allow_null=True)
         if per_account is None:
             continue
-        if not per_account.entries:
-            state.keys.append(
-                _Pending(account_key.raw, "", account_node, account_key.loc, account_key.loc)
-            )
+        account, account_loc = account_key.raw, account_key.loc
+        known = account in state.accounts
+        if not per_account.entries and not known:
+            state.keys.append(_Pending(account, "", account_node, account_loc, account_loc))
+        locs = state.key_locs.setdefault(account, {})
         for name_key, body in per_account.entries:
             if not _check_name(reader, name_key, "key"):
                 continue
-            address = (account_key.raw, name_key.raw)
-            first = state.key_locs.get(address)
+            loc = name_key.loc
+            first = locs.get(name_key.raw)
             if first is not None:
                 reader.error(
-                    name_key,
-                    f"key '{account_key.raw}/{name_key.raw}' is defined twice: "
-                    f"{first} and {name_key.loc}",
+                    loc, f"key '{account}/{name_key.raw}' is defined twice: {first} and {loc}"
                 )
                 continue
-            state.key_locs[address] = name_key.loc
-            state.keys.append(
-                _Pending(account_key.raw, name_key.raw, body, name_key.loc, account_key.loc)
-            )
+            locs[name_key.raw] = loc
+            pending = _Pending(account, name_key.raw, body, loc, account_loc)
+            if known:
+                _read_pending(state, pending)
+            else:
+                state.keys.append(pending)
 
 
 def _read_keys(state: _State) -> dict[str, dict[str, KeySpec]]:
+    """Read the keys that waited for their account; every account's keys."""
     reader = state.reader
-    out: dict[str, dict[str, KeySpec]] = {name: {} for name in state.accounts}
     reported: set[str] = set()
     for pending in state.keys:
-        account = state.accounts.get(pending.account)
-        if account is None:
+        if pending.account not in state.accounts:
             if pending.account not in state.account_locs and pending.account not in reported:
                 reported.add(pending.account)
                 hint = did_you_mean(pending.account, state.account_locs) or (
@@ -473,18 +505,26 @@ def _read_keys(state: _State) -> dict[str, dict[str, KeySpec]]:
                     pending.account_loc, f"keys for unknown account '{pending.account}'{hint}"
                 )
             continue
-        if not pending.name:
-            continue
-        schema = schema_for(account.provider)
-        spec = _read_key(reader, schema, pending, state.owner)
-        if spec is not None:
-            out[pending.account][pending.name] = spec
-            reader.problems.extend(lint.lint_key(schema, spec, reader.now))
-    return out
+        if pending.name:
+            _read_pending(state, pending)
+    state.keys.clear()
+    return {name: state.specs.get(name, {}) for name in state.accounts}
+
+
+def _read_pending(state: _State, pending: _Pending) -> None:
+    schema = schema_for(state.accounts[pending.account].provider)
+    spec = _read_key(state.reader, schema, pending, state.owner, state.shapes)
+    if spec is not None:
+        state.specs.setdefault(pending.account, {})[pending.name] = spec
+        state.reader.problems.extend(lint.lint_key(schema, spec, state.reader.now))
 
 
 def _read_key(
-    reader: Reader, schema: ProviderSchema, pending: _Pending, owner: tuple[str, Location] | None
+    reader: Reader,
+    schema: ProviderSchema,
+    pending: _Pending,
+    owner: tuple[str, Location] | None,
+    shapes: _Shapes,
 ) -> KeySpec | None:
     address = f"{pending.account}/{pending.name}"
     body = reader.mapping(pending.node, f"key '{address}'")
@@ -493,28 +533,31 @@ def _read_key(
     reader.unknown_fields(body, KEY_COMMON + schema.field_names, f"key '{address}'")
     entries = {k.raw: (k, v) for k, v in body.entries}
     ok = True
-    fields: dict[str, FieldValue] = {}
-    locations: dict[str, Location] = {}
-    members: dict[str, dict[object, Location]] = {}
+    values: list[FieldValue] = []
+    layout: list[tuple[str, int]] = []
+    places: list[tuple[int, int]] = []
     for spec in schema.fields:
         if spec.name not in entries:
             if spec.required:
                 reader.error(pending.loc, f"key '{address}' is missing '{spec.name}'")
                 ok = False
-            fields[spec.name] = spec.default
+            values.append(spec.default)
             continue
         key, node = entries[spec.name]
-        locations[spec.name] = key.loc
         value = reader.field(spec, node)
+        members = sorted(reader.members, key=str)
+        layout.append((spec.name, len(members)))
+        places.append((key.line, key.column))
+        places += [reader.members[m] for m in members]
         if isinstance(value, Invalid):
             ok = False
+            values.append(spec.default)
         else:
-            fields[spec.name] = value
-            if reader.members:
-                members[spec.name] = dict(reader.members)
+            values.append(value)
+    fields = FieldValues(shapes.index(schema), tuple(values))
     if ok and schema.key_rules is not None:
         for field_name, message in schema.key_rules(fields):
-            where = locations.get(field_name, pending.loc) if field_name else pending.loc
+            where = entries[field_name][0].loc if field_name in entries else pending.loc
             reader.error(where, f"key '{address}': {message}")
             ok = False
     description = _read_description(reader, schema, entries, owner)
@@ -524,7 +567,7 @@ def _read_key(
         ok = ok and flag is not None
         protect = bool(flag)
     adopt = _read_selector(reader, schema, entries["adopt"][1]) if "adopt" in entries else None
-    ignore: frozenset[str] = frozenset()
+    ignore = _NO_RULES
     if "lint_ignore" in entries:
         items = reader.strings(entries["lint_ignore"][1], "lint_ignore") or []
         known = lint.all_rule_ids(schema_for(p) for p in known_providers())
@@ -536,6 +579,7 @@ def _read_key(
         ignore = frozenset(t for t, _ in items)
     if not ok or description is None or ("adopt" in entries and adopt is None):
         return None
+    shape = tuple(layout)
     return KeySpec(
         account=pending.account,
         name=pending.name,
@@ -545,8 +589,9 @@ def _read_key(
         adopt=adopt,
         lint_ignore=ignore,
         location=pending.loc,
-        field_locations=locations,
-        member_locations=members,
+        places=Places(
+            pending.loc.path, shapes.layouts.setdefault(shape, shape), pack_places(places)
+        ),
     )
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Final
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from keystate.config.expand import Expansion, expand
@@ -34,6 +34,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _PRIVILEGE_FIELDS: Final = ("owner", "target_domain", "type", "target_id")
 _LOOPBACK_NAMES: Final = {"localhost"}
 HIDDEN_MIN: Final = 8  # shorter values are shown: they would match ordinary words
+_T = TypeVar("_T")
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -84,8 +85,14 @@ class Reader:
         # Values that ${VAR} references expanded to, by value: messages show the reference
         # instead (a variable may hold a credential put in the wrong field).
         self.env_values: dict[str, str] = {}
-        # Where each member of the set-valued field read last was written.
-        self.members: dict[object, Location] = {}
+        # Where (line, column) each member of the set-valued field read last was written.
+        self.members: dict[object, tuple[int, int]] = {}
+        # One object per distinct set value: thousands of keys share a few ACL sets.
+        self._sets: dict[frozenset[Any], frozenset[Any]] = {}
+
+    def shared(self, value: frozenset[_T]) -> frozenset[_T]:
+        """The set already read with these members, if any (frozensets are immutable)."""
+        return self._sets.setdefault(value, value)
 
     # -- reporting -------------------------------------------------------------------
     def error(self, where: YNode | Location | None, message: str) -> None:
@@ -246,12 +253,12 @@ class Reader:
             return INVALID if problems else value
         # A set: check each member alone, so that each problem names its own line.
         ok = True
-        for member, loc in self.members.items():
+        for member, (line, column) in self.members.items():
             one: FieldValue = (
                 frozenset([member]) if isinstance(member, Privilege) else frozenset([str(member)])
             )
             for message in spec.check(one):
-                self.error(loc, f"{spec.name}: {message}")
+                self.error(Location(node.path, line, column), f"{spec.name}: {message}")
                 ok = False
         return value if ok else INVALID
 
@@ -304,8 +311,8 @@ class Reader:
         if spec.non_empty and not seen and ok:
             self.error(node, f"{spec.name} must not be empty")
             return INVALID
-        self.members = {text: item.loc for text, item in seen.items()}
-        return frozenset(seen) if ok else INVALID
+        self.members = {text: (item.line, item.column) for text, item in seen.items()}
+        return self.shared(frozenset(seen)) if ok else INVALID
 
     def timestamp(self, node: YNode, what: str) -> datetime | Invalid:
         example = "e.g. 2027-06-30T00:00:00Z"
@@ -392,8 +399,8 @@ class Reader:
         if ok and spec.non_empty and not out:
             self.error(node, f"{spec.name} must not be empty")
             return INVALID
-        self.members = {p: item.loc for p, item in out.items()}
-        return frozenset(out) if ok else INVALID
+        self.members = {p: (item.line, item.column) for p, item in out.items()}
+        return self.shared(frozenset(out)) if ok else INVALID
 
     def _privilege(self, item: YNode, what: str) -> Privilege | None:
         m = self.mapping(item, f"{what} item")

@@ -74,6 +74,8 @@ class AlgoliaProvider:
         self.http = http
         self.admin_key = admin_key
         self.credential_source = credential_source
+        # One object per distinct set read (thousands of keys share a few ACL sets).
+        self.sets: dict[frozenset[str], frozenset[str]] = {}
 
     # -- reading ---------------------------------------------------------------------
     async def list_keys(self) -> list[LiveKey]:
@@ -234,15 +236,19 @@ def _set(value: FieldValue) -> frozenset[str]:
     return frozenset()
 
 
+_NONE: Final[frozenset[str]] = frozenset()  # one object: each frozenset() is a new one
+
+
 def _strings(
     item: Mapping[str, object], name: str, p: AlgoliaProvider, what: str
 ) -> frozenset[str]:
     raw = item.get(name)
-    if raw is None:
-        return frozenset()
+    if raw is None or raw == []:
+        return _NONE
     if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
         raise p._bad(what, f"'{name}' is not a list of strings")
-    return frozenset(raw)
+    value = frozenset(raw)
+    return p.sets.setdefault(value, value)
 
 
 def _int(item: Mapping[str, object], name: str, p: AlgoliaProvider, what: str) -> int:
