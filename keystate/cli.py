@@ -257,7 +257,8 @@ async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
     from keystate.engine import make_plan
 
     ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
-    the_plan, conns = await make_plan(config, accounts, _connect_options(ui))
+    # Only the plan is needed afterwards: let it free the declared keys it leaves unchanged.
+    the_plan, conns = await make_plan(config, accounts, _connect_options(ui), release_keys=True)
     await conns.aclose()
     return the_plan
 
@@ -364,7 +365,7 @@ class _Run:
 
         ui = self.ui
         ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
-        the_plan, conns = await make_plan(config, accounts, _connect_options(ui))
+        the_plan, conns = await make_plan(config, accounts, _connect_options(ui), release_keys=True)
         try:
             _render(ui, the_plan, "text", self.show_unmanaged)
             self.gate(the_plan)

@@ -168,7 +168,9 @@ class _Planned:
     grant_problems: list[Problem]
 
 
-async def _read_and_diff(config: Config, name: str, provider: Provider) -> _Planned:
+async def _read_and_diff(
+    config: Config, name: str, provider: Provider, release_keys: bool
+) -> _Planned:
     """Read one account and plan it at once, so that its live keys can go as soon as it
     is planned (a plan keeps only the changes) and the planning of early answers
     overlaps the wait for later ones."""
@@ -178,33 +180,37 @@ async def _read_and_diff(config: Config, name: str, provider: Provider) -> _Plan
         return _Planned(_diff_one(config, name, keys), None, problems)
     except PlanError as exc:
         return _Planned(None, str(exc), problems)
+    finally:
+        if release_keys:
+            config.release_keys(name)
 
 
 async def make_plan(
-    config: Config, accounts: Sequence[str], options: ConnectOptions
+    config: Config, accounts: Sequence[str], options: ConnectOptions, release_keys: bool = False
 ) -> tuple[Plan, Connections]:
     """Connect, read every selected account, diff. The caller closes the connections.
 
     Failures are reported in the order a reader needs them: accounts that could not be
     read, then declared grants the accounts do not offer, then live states that cannot
-    be planned.
+    be planned. With ``release_keys``, each account's declared keys are released from
+    ``config`` once it is planned (for a caller that needs only the plan after this).
     """
     conns = open_connections(config.accounts, select_accounts(config, accounts), options)
     try:
         with gcpause.paused():
-            return await _plan_all(config, conns), conns
+            return await _plan_all(config, conns, release_keys), conns
     except BaseException:
         await conns.aclose()
         raise
 
 
-async def _plan_all(config: Config, conns: Connections) -> Plan:
+async def _plan_all(config: Config, conns: Connections, release_keys: bool) -> Plan:
     names = sorted(conns.providers)
     gate = asyncio.Semaphore(_reads_at_once(config, names))
 
     async def one(name: str) -> _Planned:
         async with gate:
-            return await _read_and_diff(config, name, conns.providers[name])
+            return await _read_and_diff(config, name, conns.providers[name], release_keys)
 
     results = await asyncio.gather(*(one(n) for n in names), return_exceptions=True)
     failures: list[str] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -67,6 +67,13 @@ class Config:
 
     def schema(self, account: str) -> ProviderSchema:
         return schema_for(self.accounts[account].provider)
+
+    def release_keys(self, account: str) -> None:
+        """Forget an account's declared keys, for a caller done with them: a plan keeps
+        the keys it changes, and at 100,000 keys the others are half the memory."""
+        keys = self.keys.get(account)
+        if isinstance(keys, MutableMapping):
+            keys.clear()
 
 
 @dataclass
