@@ -41,8 +41,11 @@ unit: $(STAMP) $(NODE_STAMP)
 reliability-long: $(STAMP)
 	KEYSTATE_RELIABILITY_PROFILE=long $(BIN)/pytest tests/reliability --timeout=3600
 
+## make bench: plan/apply against latency-injected emulators, side by side with the floor
+## and the reference peers; prints one table, writes bench/results/latest.json (~30 min).
+## make bench BENCH_ARGS="--quick --runs 2": small sizes, for iterating.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .keystate .pytest_cache .mypy_cache .ruff_cache
