@@ -95,10 +95,20 @@ class _Shapes:
         default_factory=dict
     )
 
+    schemas: dict[str, tuple[ProviderSchema, tuple[str, ...]]] = field(default_factory=dict)
+
     def index(self, schema: ProviderSchema) -> dict[str, int]:
         found = self.indexes.get(schema.name)
         if found is None:
             found = self.indexes[schema.name] = {f.name: i for i, f in enumerate(schema.fields)}
+        return found
+
+    def schema(self, provider: str) -> tuple[ProviderSchema, tuple[str, ...]]:
+        """A provider's schema, and the fields its keys may have."""
+        found = self.schemas.get(provider)
+        if found is None:
+            schema = schema_for(provider)
+            found = self.schemas[provider] = (schema, KEY_COMMON + schema.field_names)
         return found
 
 
@@ -519,7 +529,7 @@ def _read_keys(state: _State) -> dict[str, dict[str, KeySpec]]:
 
 
 def _read_pending(state: _State, pending: _Pending) -> None:
-    schema = schema_for(state.accounts[pending.account].provider)
+    schema, _ = state.shapes.schema(state.accounts[pending.account].provider)
     spec = _read_key(state.reader, schema, pending, state.owner, state.shapes)
     if spec is not None:
         state.specs.setdefault(pending.account, {})[pending.name] = spec
@@ -537,31 +547,9 @@ def _read_key(
     body = reader.mapping(pending.node, f"key '{address}'")
     if body is None:
         return None
-    reader.unknown_fields(body, KEY_COMMON + schema.field_names, f"key '{address}'")
+    reader.unknown_fields(body, shapes.schema(schema.name)[1], f"key '{address}'")
     entries = {k.raw: (k, v) for k, v in body.entries}
-    ok = True
-    values: list[FieldValue] = []
-    layout: list[tuple[str, int]] = []
-    places: list[tuple[int, int]] = []
-    for spec in schema.fields:
-        if spec.name not in entries:
-            if spec.required:
-                reader.error(pending.loc, f"key '{address}' is missing '{spec.name}'")
-                ok = False
-            values.append(spec.default)
-            continue
-        key, node = entries[spec.name]
-        value = reader.field(spec, node)
-        members = sorted(reader.members, key=str)
-        layout.append((spec.name, len(members)))
-        places.append((key.line, key.column))
-        places += [reader.members[m] for m in members]
-        if isinstance(value, Invalid):
-            ok = False
-            values.append(spec.default)
-        else:
-            values.append(value)
-    fields = FieldValues(shapes.index(schema), tuple(values))
+    ok, fields, places = _read_fields(reader, schema, entries, pending, shapes)
     if ok and schema.key_rules is not None:
         for field_name, message in schema.key_rules(fields):
             where = entries[field_name][0].loc if field_name in entries else pending.loc
@@ -586,7 +574,6 @@ def _read_key(
         ignore = frozenset(t for t, _ in items)
     if not ok or description is None or ("adopt" in entries and adopt is None):
         return None
-    shape = tuple(layout)
     return KeySpec(
         account=pending.account,
         name=pending.name,
@@ -596,10 +583,46 @@ def _read_key(
         adopt=adopt,
         lint_ignore=ignore,
         location=pending.loc,
-        places=Places(
-            pending.loc.path, shapes.layouts.setdefault(shape, shape), pack_places(places)
-        ),
+        places=places,
     )
+
+
+def _read_fields(
+    reader: Reader,
+    schema: ProviderSchema,
+    entries: dict[str, tuple[YScalar, YNode]],
+    pending: _Pending,
+    shapes: _Shapes,
+) -> tuple[bool, FieldValues, Places]:
+    """The provider fields of a key (defaults for those not written), whether they are
+    all valid, and where each field and set member was written."""
+    ok = True
+    values: list[FieldValue] = []
+    layout: list[tuple[str, int]] = []
+    places: list[tuple[int, int]] = []
+    for spec in schema.fields:
+        if spec.name not in entries:
+            if spec.required:
+                reader.error(
+                    pending.loc, f"key '{pending.account}/{pending.name}' is missing '{spec.name}'"
+                )
+                ok = False
+            values.append(spec.default)
+            continue
+        key, node = entries[spec.name]
+        value = reader.field(spec, node)
+        places.append((key.line, key.column))
+        if reader.members:
+            members = sorted(reader.members, key=str)
+            layout.append((spec.name, len(members)))
+            places += [reader.members[m] for m in members]
+        else:
+            layout.append((spec.name, 0))
+        ok = ok and not isinstance(value, Invalid)
+        values.append(spec.default if isinstance(value, Invalid) else value)
+    shape = tuple(layout)
+    packed = Places(pending.loc.path, shapes.layouts.setdefault(shape, shape), pack_places(places))
+    return ok, FieldValues(shapes.index(schema), tuple(values)), packed
 
 
 def _read_description(

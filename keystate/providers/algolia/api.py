@@ -34,8 +34,9 @@ FINGERPRINT_SHOWN: Final = 16
 ALGOLIA_POLICY: Final = HttpPolicy(connect_timeout=2.0, read_timeout=5.0, write_timeout=30.0)
 
 
-def key_ref(value: str) -> str:
-    return f"fingerprint:{fingerprint(value)[:FINGERPRINT_SHOWN]}"
+def key_ref(value: str, digest: str | None = None) -> str:
+    """``fingerprint:<hex>``; ``digest`` is the value's fingerprint when already known."""
+    return f"fingerprint:{(digest or fingerprint(value))[:FINGERPRINT_SHOWN]}"
 
 
 def default_hosts(app_id: str, rng: random.Random) -> HostPool:
@@ -122,7 +123,7 @@ class AlgoliaProvider:
         }
         digest = fingerprint(value)
         return LiveKey(
-            ref=key_ref(value),
+            ref=key_ref(value, digest),
             handle=secret,
             stored_description=_str(item, "description", self, what),
             fields=fields,
