@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any, Final, TypeVar
@@ -89,6 +89,8 @@ class Reader:
         self.members: dict[object, tuple[int, int]] = {}
         # One object per distinct set value: thousands of keys share a few ACL sets.
         self._sets: dict[frozenset[Any], frozenset[Any]] = {}
+        # (field, set) pairs whose every member passed the field's check.
+        self._passed: set[tuple[str, FieldValue]] = set()
 
     def shared(self, value: frozenset[_T]) -> frozenset[_T]:
         """The set already read with these members, if any (frozensets are immutable)."""
@@ -114,10 +116,10 @@ class Reader:
     def expect(self, node: YNode, what: str, expected: str) -> None:
         self.error(node, f"{what} must be {expected}, not {kind_name(node)}")
 
-    def unknown_fields(self, node: YMap, allowed: Iterable[str], what: str) -> None:
-        options = list(allowed)
+    def unknown_fields(self, node: YMap, allowed: Collection[str], what: str) -> None:
         for key, _ in node.entries:
-            if key.raw not in options:
+            if key.raw not in allowed:
+                options = list(allowed)
                 hint = did_you_mean(key.raw, options)
                 if not hint:
                     hint = f" (allowed: {', '.join(options)})"
@@ -246,6 +248,8 @@ class Reader:
         if value is INVALID or spec.check is None:
             return value
         assert not isinstance(value, Invalid)
+        if self.members and (spec.name, value) in self._passed:
+            return value  # this very set passed the field's check already (checks are pure)
         if not self.members:
             problems = spec.check(value)
             for message in problems:
@@ -260,6 +264,8 @@ class Reader:
             for message in spec.check(one):
                 self.error(Location(node.path, line, column), f"{spec.name}: {message}")
                 ok = False
+        if ok:
+            self._passed.add((spec.name, value))
         return value if ok else INVALID
 
     def _field(self, spec: FieldSpec, node: YNode) -> FieldValue | Invalid:

@@ -34,6 +34,8 @@ _SCALAR_TAGS: Final = {
     "tag:yaml.org,2002:timestamp",
 }
 _LoaderBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STARTS: Final = (ev.MappingStartEvent, ev.SequenceStartEvent)
+_ENDS: Final = (ev.MappingEndEvent, ev.SequenceEndEvent)
 
 
 class YScalar:
@@ -204,8 +206,6 @@ class _Composer:
         scalar_event = ev.ScalarEvent
         quick = self.simple_resolution
         resolver_starts = self.resolver_starts
-        starts = (ev.MappingStartEvent, ev.SequenceStartEvent)
-        ends = (ev.MappingEndEvent, ev.SequenceEndEvent)
         while True:
             event = get_event()
             kind = event.__class__
@@ -240,12 +240,16 @@ class _Composer:
                 elif parent.key.tag is not _MERGE:  # a mapping value
                     key, parent.key = parent.key, None
                     parent.size += 1
-                    self.put(parent, key, node)
+                    if key.raw in parent.seen:
+                        self.put(parent, key, node)  # reports the duplicate
+                    else:
+                        parent.seen[key.raw] = key
+                        parent.node.entries.append((key, node))  # type: ignore[union-attr]
                 else:
                     self.add(node, 1, None)
-            elif kind in starts:
+            elif kind in _STARTS:
                 self.open(event)
-            elif kind in ends:
+            elif kind in _ENDS:
                 self.close()
             elif event is None or kind is ev.StreamEndEvent:
                 return
