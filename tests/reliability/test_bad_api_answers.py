@@ -243,6 +243,12 @@ BAD: list[tuple[str, str, dict[str, Answer], str]] = [
     ("top-level-list", "algolia", alg(answer([])), "no 'keys' list in the response"),
     ("key-not-an-object", "algolia", alg(answer({"keys": ["abc"]})), "a key is not a JSON object"),
     ("key-without-value", "algolia", alg(listing(algolia_key(value=...))), "a key has no 'value'"),
+    (
+        "third-entry-bad",
+        "algolia",
+        alg(listing(algolia_key(), algolia_key(value="b" * 32), algolia_key(acl="search"))),
+        "list keys (entry 3): unexpected answer from Algolia: 'acl' is not a list of strings",
+    ),
     ("value-not-a-string", "algolia", alg(listing(algolia_key(value=123))), "a key has no 'value'"),
     (
         "acl-a-string",

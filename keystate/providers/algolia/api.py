@@ -85,10 +85,17 @@ class AlgoliaProvider:
         body = response_json(response, self.account.name, "list keys")
         if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
             raise self._bad("list keys", "no 'keys' list in the response")
-        return [
-            self._live(item, now, f"list keys (entry {i + 1})")
-            for i, item in enumerate(body["keys"])
-        ]
+        admin = self.admin_key.fingerprint
+        live = self._live
+        keys: list[LiveKey] = []
+        for i, item in enumerate(body["keys"]):
+            try:
+                keys.append(live(item, now, "list keys", admin))
+            except ProviderError:
+                # The same check again, to name the entry (built only on this rare path).
+                live(item, now, f"list keys (entry {i + 1})", admin)
+                raise
+        return keys
 
     async def read_key(self, key: LiveKey) -> LiveKey | None:
         what = f"read key {key.ref}"
@@ -97,9 +104,10 @@ class AlgoliaProvider:
         except NotFoundError:
             return None
         body = response_json(response, self.account.name, what)
-        return self._live(body, datetime.now(UTC), what)
+        return self._live(body, datetime.now(UTC), what, self.admin_key.fingerprint)
 
-    def _live(self, item: object, now: datetime, what: str) -> LiveKey:
+    def _live(self, item: object, now: datetime, what: str, admin: str) -> LiveKey:
+        """One key of an answer; ``admin`` is the fingerprint of the account's credential."""
         if not isinstance(item, dict):
             raise self._bad(what, "a key is not a JSON object")
         value = item.get("value")
@@ -118,7 +126,7 @@ class AlgoliaProvider:
             "referers": _strings(item, "referers", self, what),
             "max_hits_per_query": _int(item, "maxHitsPerQuery", self, what),
             "max_queries_per_ip_per_hour": _int(item, "maxQueriesPerIPPerHour", self, what),
-            "query_parameters": canonical_query(_str(item, "queryParameters", self, what)),
+            "query_parameters": _query(_str(item, "queryParameters", self, what)),
             "expires_at": expires_at,
         }
         digest = fingerprint(value)
@@ -129,7 +137,7 @@ class AlgoliaProvider:
             fields=fields,
             value=secret,
             fingerprint=digest,
-            is_credential=secret == self.admin_key,
+            is_credential=digest == admin,
             created_at=created_at,
         )
 
@@ -238,6 +246,10 @@ def _set(value: FieldValue) -> frozenset[str]:
 
 
 _NONE: Final[frozenset[str]] = frozenset()  # one object: each frozenset() is a new one
+
+
+def _query(text: str) -> str:
+    return canonical_query(text) if text else ""
 
 
 def _strings(
