@@ -121,10 +121,13 @@ def field_changes(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> tuple
     live_protect = bool(live_marker and live_marker.protect)
     if spec.protect != live_protect:
         out.append(FieldChange(PROTECT, live_protect, spec.protect))
+    declared, found = spec.fields, live.fields
     for fspec in schema.fields:
-        desired = spec.fields.get(fspec.name, fspec.default)
-        current = live.fields.get(fspec.name, fspec.default)
-        if not kinds.equal(fspec, desired, current):
+        name, default = fspec.name, fspec.default
+        desired = declared.get(name, default)
+        current = found.get(name, default)
+        # Equal values satisfy every kind's comparison; most fields are equal.
+        if desired != current and not kinds.equal(fspec, desired, current):
             out.append(
                 FieldChange(
                     fspec.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -85,7 +86,18 @@ WRITE_ACLS: Final = ("addObject", "deleteObject", "deleteIndex", "editSettings")
 
 def _acl(spec: KeySpec) -> frozenset[str]:
     value = spec.fields.get("acl")
-    return frozenset(str(v) for v in value) if isinstance(value, frozenset) else frozenset()
+    return _as_strings(value) if isinstance(value, frozenset) else frozenset()
+
+
+@functools.lru_cache(maxsize=4096)  # sets are shared: thousands of keys have a few
+def _as_strings(value: frozenset[object]) -> frozenset[str]:
+    return frozenset(str(v) for v in value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _odd_patterns(value: frozenset[object]) -> tuple[str, ...]:
+    """The members with a '*' where Algolia does not document one."""
+    return tuple(sorted(str(v) for v in value if not _PATTERN_RE.match(str(v))))
 
 
 def _write_without_indexes(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
@@ -99,7 +111,7 @@ def _inner_wildcard(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
     for name in ("indexes", "referers"):
         value = spec.fields.get(name)
         if isinstance(value, frozenset):
-            odd = sorted(str(v) for v in value if not _PATTERN_RE.match(str(v)))
+            odd = _odd_patterns(value)
             if odd:
                 return name, (
                     f"has {name} {', '.join(odd)} with '*' inside; Algolia documents '*' "
