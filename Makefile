@@ -42,8 +42,9 @@ reliability-long: $(STAMP)
 	KEYSTATE_RELIABILITY_PROFILE=long $(BIN)/pytest tests/reliability --timeout=3600
 
 ## make bench: plan/apply against latency-injected emulators, side by side with the floor
-## and the reference peers; prints one table, writes bench/results/latest.json (~30 min).
-## make bench BENCH_ARGS="--quick --runs 2": small sizes, for iterating.
+## and the reference peers; prints one table, writes bench/results/latest.json and the
+## table in docs/performance.md (~30 min).
+## make bench BENCH_ARGS="--quick --runs 2": small sizes, for iterating (latest-quick.json).
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -26,6 +26,7 @@ from bench.harness import ROOT, Measured, Run, keystate, python, round_robin, ru
 from bench.world import World, world
 
 RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "performance.md"
 LATENCY_MS = 50
 
 
@@ -74,6 +75,8 @@ class Bench:
         self.rows: list[Row] = []
         self.checks: list[Check] = []
         self.notes: list[str] = []
+        self.complete = False  # every scenario ran
+        self.created_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
     def check(self, name: str, value: float, target: str, ok: bool) -> None:
         self.checks.append(Check(name, round(value, 3), target, ok))
@@ -292,10 +295,49 @@ class Bench:
             lines += ["", "Notes:", *(f"  {n}" for n in self.notes)]
         return "\n".join(lines)
 
+    def markdown(self, created_at: str, seconds: float) -> str:
+        """The table and the targets as Markdown, for docs/performance.md."""
+        lines = [
+            f"Measured {created_at} on {_machine()}: {self.runs} runs per figure "
+            f"(10 for start-up), {LATENCY_MS} ms injected latency, {seconds / 60:.0f} min "
+            "in all.",
+            "",
+            "| scenario | keys | accts | requests | wall s | floor s | ratio | RSS MB | runs |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for r in self.rows:
+            floor = f"{r.floor:.3f}" if r.floor else ""
+            ratio = f"{r.ratio:.2f}" if r.ratio else ""
+            req = f"{r.requests:,}" if r.requests is not None else ""
+            lines.append(
+                f"| {r.scenario} | {r.keys:,} | {r.accounts} | {req} | {r.seconds:.3f} "
+                f"| {floor} | {ratio} | {r.rss_mb:.1f} | {r.runs} |"
+            )
+        lines += ["", "| target | measured | wanted | |", "|---|--:|---|---|"]
+        for c in self.checks:
+            lines.append(
+                f"| {c.name} | {c.value:g} | {c.target} | {'met' if c.ok else '**not met**'} |"
+            )
+        if self.notes:
+            lines += ["", *(f"- {n}" for n in self.notes)]
+        return "\n".join(lines)
+
+    def publish(self, created_at: str, seconds: float) -> Path:
+        """Put the Markdown table between the markers of docs/performance.md."""
+        start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+        text = DOC.read_text()
+        before, found, rest = text.partition(start)
+        _, found_end, after = rest.partition(end)
+        if not (found and found_end):
+            raise SystemExit(f"{DOC}: no {start} ... {end} section to write the table into")
+        body = self.markdown(created_at, seconds)
+        DOC.write_text(f"{before}{start}\n{body}\n{end}{after}")
+        return DOC
+
     def save(self, seconds: float) -> Path:
         RESULTS.mkdir(parents=True, exist_ok=True)
         document = {
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "created_at": self.created_at,
             "machine": {
                 "python": platform.python_version(),
                 "platform": platform.platform(),
@@ -309,9 +351,16 @@ class Bench:
             "checks": [asdict(c) for c in self.checks],
             "notes": self.notes,
         }
-        path = RESULTS / ("latest-quick.json" if self.quick else "latest.json")
+        path = RESULTS / self.results_name
         path.write_text(json.dumps(document, indent=2) + "\n")
         return path
+
+    @property
+    def results_name(self) -> str:
+        """A quick or partial run never overwrites the full run's results."""
+        if self.quick:
+            return "latest-quick.json"
+        return "latest.json" if self.complete else "latest-partial.json"
 
 
 SMALL_CONFIG = """\
@@ -359,6 +408,10 @@ def _toggle_logs(text: str) -> str:
     return "".join(out)
 
 
+def _machine() -> str:
+    return f"Python {platform.python_version()}, {_cpus()} CPUs, {platform.system()}"
+
+
 def _cpus() -> int:
     import os
 
@@ -380,12 +433,21 @@ def main() -> None:
             "c": bench.plan_growth,
             "d": bench.cold_start,
         }
-        for name in args.only.split(","):
+        chosen = [name.strip() for name in args.only.split(",")]
+        unknown = [name for name in chosen if name not in scenarios]
+        if unknown:
+            parser.error(f"unknown scenario(s) {', '.join(unknown)} (a, b, c, d)")
+        bench.complete = set(chosen) == set(scenarios)
+        for name in chosen:
             print(f"running scenario {name}...", file=sys.stderr, flush=True)
-            scenarios[name.strip()]()
+            scenarios[name]()
         print(bench.table())
-        path = bench.save(time.perf_counter() - started)
-    print(f"\nWritten to {path.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s.")
+        seconds = time.perf_counter() - started
+        written = [bench.save(seconds)]
+        if bench.complete and not args.quick:
+            written.append(bench.publish(bench.created_at, seconds))
+    names = " and ".join(str(p.relative_to(ROOT)) for p in written)
+    print(f"\nWritten to {names} in {time.perf_counter() - started:.0f} s.")
 
 
 if __name__ == "__main__":
