@@ -76,6 +76,7 @@ class Bench:
         self.checks: list[Check] = []
         self.notes: list[str] = []
         self.complete = False  # every scenario ran
+        self.commit = _commit()
         self.created_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
     def check(self, name: str, value: float, target: str, ok: bool) -> None:
@@ -298,7 +299,8 @@ class Bench:
     def markdown(self, created_at: str, seconds: float) -> str:
         """The table and the targets as Markdown, for docs/performance.md."""
         lines = [
-            f"Measured {created_at} on {_machine()}: {self.runs} runs per figure "
+            f"Measured {created_at} at commit {self.commit} on {_machine()}: "
+            f"{self.runs} runs per figure "
             f"(10 for start-up), {LATENCY_MS} ms injected latency, {seconds / 60:.0f} min "
             "in all.",
             "",
@@ -338,6 +340,7 @@ class Bench:
         RESULTS.mkdir(parents=True, exist_ok=True)
         document = {
             "created_at": self.created_at,
+            "commit": self.commit,
             "machine": {
                 "python": platform.python_version(),
                 "platform": platform.platform(),
@@ -406,6 +409,19 @@ def _toggle_logs(text: str) -> str:
         else:
             out.append(line)
     return "".join(out)
+
+
+def _commit() -> str:
+    """The commit measured, marked when keystate's or the benchmark's code differs from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], check=False, capture_output=True, text=True, cwd=ROOT)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "keystate", "bench", "pyproject.toml")
+    return f"{head} (with uncommitted changes)" if dirty else head
 
 
 def _machine() -> str:

@@ -11,7 +11,6 @@ need them, so ``keystate --help`` and ``keystate validate`` start fast.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -21,6 +20,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from keystate import __version__
+from keystate.applyrun import ApplyRun, connect_options, render_plan
+from keystate.emulator_commands import emulator
 from keystate.errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -35,10 +36,8 @@ from keystate.errors import (
 from keystate.ui import Ui
 
 if TYPE_CHECKING:
-    from keystate.apply import Result
     from keystate.config import Config
     from keystate.plan import Plan
-    from keystate.providers.base import ConnectOptions
 
 T = TypeVar("T")
 FORMATS = ("text", "json")
@@ -183,12 +182,6 @@ def _load(ui: Ui, path: Path, *, strict: bool = False) -> Config:
     return config
 
 
-def _connect_options(ui: Ui) -> ConnectOptions:
-    from keystate.providers.base import ConnectOptions
-
-    return ConnectOptions(verbose=ui.verbosity > 0, user_agent=f"keystate/{__version__}")
-
-
 # -- validate ---------------------------------------------------------------------------
 @cli.command()
 @config_option
@@ -237,7 +230,7 @@ def plan(
     ui = _ui()
     config = _load(ui, config_path)
     the_plan = _run_async(_plan_only(ui, config, accounts))
-    _render(ui, the_plan, fmt, show_unmanaged)
+    render_plan(ui, the_plan, fmt, show_unmanaged)
     if out_path is not None:
         from keystate import savedplan
 
@@ -258,17 +251,9 @@ async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
 
     ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
     # Only the plan is needed afterwards: let it free the declared keys it leaves unchanged.
-    the_plan, conns = await make_plan(config, accounts, _connect_options(ui), release_keys=True)
+    the_plan, conns = await make_plan(config, accounts, connect_options(ui), release_keys=True)
     await conns.aclose()
     return the_plan
-
-
-def _render(ui: Ui, the_plan: Plan, fmt: str, show_unmanaged: bool) -> None:
-    from keystate.render import RenderOptions
-
-    options = RenderOptions(color=ui.color and fmt == "text", show_unmanaged=show_unmanaged)
-    module = importlib.import_module(f"keystate.render.{fmt}")
-    ui.out(module.render(the_plan, options), nl=False)
 
 
 # -- apply ------------------------------------------------------------------------------
@@ -319,7 +304,9 @@ def apply(
     """
     ui = _ui()
     ui.stdout_reserved = secrets_out == "-"
-    run = _Run(ui, force, max_delete_ratio, secrets_out, parallelism, report_path, show_unmanaged)
+    run = ApplyRun(
+        ui, force, max_delete_ratio, secrets_out, parallelism, report_path, show_unmanaged
+    )
     if planfile is not None:
         if accounts:
             raise UsageError("--account cannot be combined with a saved plan")
@@ -328,179 +315,6 @@ def apply(
         return _run_async(run.saved(planfile, config))
     config = _load(ui, config_path)
     return _run_async(run.fresh(config, accounts, auto_approve))
-
-
-class _Run:
-    """One apply: from a fresh plan or a saved one, through the same gates and executor."""
-
-    def __init__(
-        self,
-        ui: Ui,
-        force: bool,
-        max_delete_ratio: float,
-        secrets_out: str | None,
-        parallelism: int,
-        report_path: Path | None,
-        show_unmanaged: bool,
-    ) -> None:
-        self.ui = ui
-        self.force = force
-        self.max_delete_ratio = max_delete_ratio
-        self.secrets_out = secrets_out
-        self.parallelism = parallelism
-        self.report_path = report_path
-        self.show_unmanaged = show_unmanaged
-
-    def gate(self, the_plan: Plan) -> None:
-        reasons = the_plan.gate(
-            force=self.force,
-            max_delete_ratio=self.max_delete_ratio,
-            secrets_sink=self.secrets_out is not None,
-        )
-        if reasons:
-            raise SafetyError(reasons)
-
-    async def fresh(self, config: Config, accounts: Sequence[str], auto_approve: bool) -> int:
-        from keystate.engine import make_plan
-
-        ui = self.ui
-        ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
-        the_plan, conns = await make_plan(config, accounts, _connect_options(ui), release_keys=True)
-        try:
-            _render(ui, the_plan, "text", self.show_unmanaged)
-            self.gate(the_plan)
-            if not the_plan.has_changes:
-                return self.nothing_to_do()
-            if not _confirm(ui, auto_approve):
-                ui.err("Apply cancelled; nothing was changed.")
-                return EXIT_ERROR
-            return await self.execute(the_plan, conns)
-        finally:
-            await conns.aclose()
-
-    async def saved(self, planfile: Path, config: Config | None) -> int:
-        import os
-
-        from keystate import savedplan
-        from keystate.engine import open_connections, read_live
-
-        ui = self.ui
-        document = savedplan.load(planfile)
-        if config is not None:
-            accounts = dict(config.accounts)
-        else:
-            accounts = savedplan.accounts_from_document(document, os.environ)
-        missing = [a["name"] for a in document["accounts"] if a["name"] not in accounts]
-        if missing:
-            raise UsageError(
-                f"the configuration has no account(s) {', '.join(missing)} of the plan"
-            )
-        the_plan = savedplan.to_plan(document, accounts)
-        _render(ui, the_plan, "text", self.show_unmanaged)
-        self.gate(the_plan)
-        if not the_plan.has_changes:
-            return self.nothing_to_do()
-        names = [a.account.name for a in the_plan.accounts if a.changes]
-        conns = open_connections(accounts, names, _connect_options(ui))
-        try:
-            ui.progress("Checking that the plan is still current...")
-            bound = savedplan.bind_live(the_plan, await read_live(conns))
-            return await self.execute(bound, conns)
-        finally:
-            await conns.aclose()
-
-    def nothing_to_do(self) -> int:
-        """No changes: still write the (empty) report a CI step may be waiting for."""
-        if self.report_path is not None:
-            _write_report(self.report_path, [])
-        return EXIT_OK
-
-    async def execute(self, the_plan: Plan, conns: Any) -> int:
-        from keystate.apply import ApplyOptions, apply_plan
-
-        sink = _open_sink(self.secrets_out) if self.secrets_out else None
-        try:
-            results = await apply_plan(
-                the_plan,
-                conns.providers,
-                ApplyOptions(parallelism=self.parallelism, sink=sink, on_result=_printer(self.ui)),
-            )
-        finally:
-            if sink is not None:
-                sink.close()
-        if self.report_path is not None:
-            _write_report(self.report_path, results)
-        return _summarise(self.ui, results, sink.delivered if sink else 0, self.secrets_out)
-
-
-def _open_sink(dest: str) -> Any:
-    from keystate.secrets import SecretsSink
-
-    try:
-        sink = SecretsSink.open(dest)
-    except OSError as exc:
-        raise UsageError(f"--secrets-out {dest}: {exc.strerror or exc}") from None
-    if sink.repaired_mode is not None:
-        _ui().err(
-            f"Warning: --secrets-out {dest} was readable by others (mode "
-            f"{sink.repaired_mode:04o}); it is now 0600. Values written to it before may "
-            "have been read."
-        )
-    return sink
-
-
-def _confirm(ui: Ui, auto_approve: bool) -> bool:
-    if auto_approve:
-        return True
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "refusing to apply without confirmation: standard input is not a terminal; "
-            "pass --auto-approve (or apply a saved plan)"
-        )
-    ui.err("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.")
-    answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
-    return str(answer).strip() == "yes"
-
-
-def _printer(ui: Ui) -> Callable[[Result], None]:
-    def show(result: Result) -> None:
-        ref = f" ({result.ref})" if result.ref else ""
-        ui.out(f"{result.address}: {result.outcome.value.upper()}{ref}: {result.detail}")
-
-    return show
-
-
-def _write_report(path: Path, results: Sequence[Result]) -> None:
-    from keystate.apply import Outcome
-
-    document = {
-        "format_version": "1",
-        "keystate_version": __version__,
-        "results": [r.to_dict() for r in results],
-        "summary": {o.value: sum(1 for r in results if r.outcome is o) for o in Outcome},
-    }
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-
-
-def _summarise(ui: Ui, results: Sequence[Result], delivered: int, secrets_out: str | None) -> int:
-    from keystate.apply import Outcome
-
-    counts = {o: sum(1 for r in results if r.outcome is o) for o in Outcome}
-    where = f"; {delivered} new key value(s) written to {secrets_out}" if delivered else ""
-    if counts[Outcome.FAILED] or counts[Outcome.SKIPPED]:
-        ui.out(
-            f"\nApply finished with errors: {counts[Outcome.DONE]} done, "
-            f"{counts[Outcome.UNCONFIRMED]} unconfirmed, {counts[Outcome.FAILED]} failed, "
-            f"{counts[Outcome.SKIPPED]} skipped{where}. Run apply again to finish."
-        )
-        return EXIT_ERROR
-    note = (
-        f" ({counts[Outcome.UNCONFIRMED]} not yet visible; run plan later to confirm)"
-        if counts[Outcome.UNCONFIRMED]
-        else ""
-    )
-    ui.out(f"\nApply complete: {len(results)} change(s) made{note}{where}.")
-    return EXIT_OK
 
 
 # -- show -------------------------------------------------------------------------------
@@ -515,7 +329,7 @@ def show(planfile: Path, fmt: str, show_unmanaged: bool) -> int:
     ui = _ui()
     document = savedplan.load(planfile)
     accounts = savedplan.accounts_from_document(document, {}, resolve_secrets=False)
-    _render(ui, savedplan.to_plan(document, accounts), fmt, show_unmanaged)
+    render_plan(ui, savedplan.to_plan(document, accounts), fmt, show_unmanaged)
     return EXIT_OK
 
 
@@ -557,7 +371,7 @@ async def _live_keys(ui: Ui, config: Config, account: str) -> list[Any]:
     from keystate.engine import open_connections, read_live, select_accounts
 
     select_accounts(config, [account])
-    conns = open_connections(config.accounts, [account], _connect_options(ui))
+    conns = open_connections(config.accounts, [account], connect_options(ui))
     try:
         return (await read_live(conns))[account]
     finally:
@@ -597,7 +411,7 @@ async def _grants(ui: Ui, config: Config, account: str) -> list[Any]:
     from keystate.engine import open_connections, select_accounts
 
     select_accounts(config, [account])
-    conns = open_connections(config.accounts, [account], _connect_options(ui))
+    conns = open_connections(config.accounts, [account], connect_options(ui))
     try:
         return await conns[account].grants()
     finally:
@@ -605,182 +419,7 @@ async def _grants(ui: Ui, config: Config, account: str) -> list[Any]:
 
 
 # -- emulator ---------------------------------------------------------------------------
-@cli.group()
-def emulator() -> None:
-    """Run a local emulator of a provider's key API (for tests, demos and CI)."""
-
-
-def _emulator_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port."
-        ),
-        click.option("--state", type=click.Path(path_type=Path), help="Persist keys in this file."),
-        click.option("--latency-ms", type=click.FloatRange(0), default=0.0),
-        click.option("--propagation-delay-ms", type=click.FloatRange(0), default=0.0),
-        click.option("--faults", default="", metavar="KIND=RATE,...", help="e.g. 429=0.1,500=0.05"),
-        click.option("--fault-seed", type=int),
-        click.option("--retry-after", type=click.FloatRange(0), default=1.0, show_default=True),
-        click.option("--timeout-hold", type=click.FloatRange(0), default=30.0, show_default=True),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-@emulator.command("algolia")
-@_emulator_options
-@click.option("--app-id", envvar="KEYSTATE_EMULATOR_APP_ID", help="Application ID.")
-@click.option(
-    "--admin-key",
-    envvar="KEYSTATE_EMULATOR_ADMIN_KEY",
-    help="Admin API key (prefer the KEYSTATE_EMULATOR_ADMIN_KEY variable).",
-)
-@click.option("--list-admin-key", is_flag=True, help="GET /1/keys also lists the admin key.")
-def emulator_algolia(
-    port: int,
-    state: Path | None,
-    latency_ms: float,
-    propagation_delay_ms: float,
-    faults: str,
-    fault_seed: int | None,
-    retry_after: float,
-    timeout_hold: float,
-    app_id: str | None,
-    admin_key: str | None,
-    list_admin_key: bool,
-) -> int:
-    """Serve Algolia's /1/keys API on 127.0.0.1."""
-    from keystate.emulators.algolia import AlgoliaEmulator
-
-    if not admin_key and not (state and state.exists()):
-        raise UsageError(
-            "give the admin key with KEYSTATE_EMULATOR_ADMIN_KEY (or --admin-key), or a "
-            "--state file that holds one: a generated key could not be shown to you"
-        )
-    app = AlgoliaEmulator(
-        state,
-        app_id=app_id,
-        admin_key=admin_key,
-        propagation_delay_ms=propagation_delay_ms,
-        list_admin_key=list_admin_key,
-    )
-    return _serve(
-        app,
-        port,
-        latency_ms,
-        faults,
-        fault_seed,
-        retry_after,
-        timeout_hold,
-        f"Algolia emulator for application {app.app_id}",
-    )
-
-
-@emulator.command("coveo")
-@_emulator_options
-@click.option("--org", "organization_id", envvar="KEYSTATE_EMULATOR_ORG", help="Organization ID.")
-@click.option(
-    "--token",
-    envvar="KEYSTATE_EMULATOR_TOKEN",
-    help="Access token with every privilege (prefer the KEYSTATE_EMULATOR_TOKEN variable).",
-)
-@click.option("--region", type=click.Choice(["us", "eu", "au", "ca", "hipaa"]), default="us")
-@click.option(
-    "--allow-api-key-bearer",
-    is_flag=True,
-    help="Let API keys holding PLATFORM/API_KEY privileges manage keys (docs say they cannot).",
-)
-@click.option(
-    "--missing-privilege-status",
-    type=click.Choice(["401", "403"]),
-    default="401",
-    show_default=True,
-)
-@click.option(
-    "--default-lifetime", metavar="DURATION", help="e.g. P90D, for keys made without one."
-)
-def emulator_coveo(
-    port: int,
-    state: Path | None,
-    latency_ms: float,
-    propagation_delay_ms: float,
-    faults: str,
-    fault_seed: int | None,
-    retry_after: float,
-    timeout_hold: float,
-    organization_id: str | None,
-    token: str | None,
-    region: str,
-    allow_api_key_bearer: bool,
-    missing_privilege_status: str,
-    default_lifetime: str | None,
-) -> int:
-    """Serve Coveo's API-key endpoints (/rest/organizations/ORG/apikeys...) on 127.0.0.1."""
-    from keystate.emulators.coveo import CoveoEmulator
-
-    if not token and not (state and state.exists()):
-        raise UsageError(
-            "give the token with KEYSTATE_EMULATOR_TOKEN (or --token), or a --state file "
-            "that holds one: a generated token could not be shown to you"
-        )
-    try:
-        app = CoveoEmulator(
-            state,
-            organization_id=organization_id,
-            token=token,
-            region=region,
-            propagation_delay_ms=propagation_delay_ms,
-            allow_api_key_bearer=allow_api_key_bearer,
-            missing_privilege_status=int(missing_privilege_status),
-            default_lifetime=default_lifetime,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    return _serve(
-        app,
-        port,
-        latency_ms,
-        faults,
-        fault_seed,
-        retry_after,
-        timeout_hold,
-        f"Coveo emulator for organization {app.organization_id} ({region})",
-    )
-
-
-def _serve(
-    app: Any,
-    port: int,
-    latency_ms: float,
-    faults: str,
-    fault_seed: int | None,
-    retry_after: float,
-    timeout_hold: float,
-    title: str,
-) -> int:
-    from keystate.emulators.faults import FaultSpec, Knobs
-    from keystate.emulators.http import serve_forever
-
-    try:
-        spec = FaultSpec.parse(faults)
-    except ValueError as exc:
-        raise UsageError(f"--faults: {exc}") from None
-    knobs = Knobs(
-        latency_ms=latency_ms,
-        faults=spec,
-        fault_seed=fault_seed,
-        retry_after=retry_after,
-        timeout_hold_s=timeout_hold,
-    )
-    ui = _ui()
-
-    def ready(bound: int) -> None:
-        ui.out(f"{title} listening on http://127.0.0.1:{bound}")
-        sys.stdout.flush()
-
-    serve_forever(app, knobs, "127.0.0.1", port, ready)
-    return EXIT_OK
+cli.add_command(emulator)
 
 
 def main() -> NoReturn:

@@ -369,7 +369,8 @@ def _resolve_duplicates(
 ) -> dict[str, LiveKey]:
     """One live key per name. Duplicates left by an interrupted replace are cleaned up:
     when exactly one matches the declaration and the others differ from it in a
-    create-only field, the others are deleted. Any other duplicate is an error."""
+    create-only field, the others are deleted (disabled under `removal: disable`). Any
+    other duplicate is an error."""
     managed: dict[str, LiveKey] = {}
     for name, found in sorted(groups.managed.items()):
         enabled = [k for k in found if k.enabled]
@@ -395,9 +396,12 @@ def _resolve_duplicates(
             if len(matching) == 1 and others and leftovers:
                 managed[name] = matching[0]
                 for old in others:
+                    action = _removal(account, old)
+                    if action is None:
+                        continue  # already disabled under `removal: disable`
                     changes.append(
                         Change(
-                            Action.DELETE,
+                            action,
                             account.name,
                             schema.name,
                             name,
@@ -412,6 +416,14 @@ def _resolve_duplicates(
             "delete all but one by hand (keystate will not guess which one is in use)"
         )
     return managed
+
+
+def _removal(account: AccountConfig, old: LiveKey) -> Action | None:
+    """How the old key of an interrupted replace goes: as the replace would have removed
+    it (disabled under `removal: disable`, unless it is an unfinished create)."""
+    if account.removal != "disable" or (old.marker is not None and old.marker.pending):
+        return Action.DELETE
+    return Action.DISABLE if old.enabled else None
 
 
 def _drop_pending(

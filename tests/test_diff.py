@@ -224,6 +224,28 @@ def test_duplicates_from_an_interrupted_replace_are_cleaned_up() -> None:
     assert change.note == "left over from an interrupted replace"
 
 
+def test_replace_leftover_is_disabled_under_removal_disable() -> None:
+    """The old key an interrupted replace left behind goes as the replace would have
+    removed it: disabled, then ignored as retired; already disabled, left alone."""
+    account = AccountConfig(name="acct", provider="fake", settings={}, removal="disable")
+    at = NOW + timedelta(days=10)
+    desired = KeySpec("acct", "k", "", {"grants": frozenset({"a"}), "expires_at": at})
+    old_fields = {"grants": frozenset({"a"}), "expires_at": at - timedelta(days=3)}
+    old = LiveKey("id:old", "old", "keystate:team/k", old_fields, id="old")
+    new = LiveKey("id:new", "new", "keystate:team/k", dict(desired.fields), id="new")
+    result = plan([desired], [old, new], account=account, schema=FAKE)
+    (change,) = result.changes
+    assert change.action is Action.DISABLE and change.live is old
+    assert change.note == "left over from an interrupted replace"
+    # After the disable: one enabled key, one retired; nothing left to do.
+    retired = LiveKey("id:old", "old", "keystate:team/k", old_fields, id="old", enabled=False)
+    assert plan([desired], [retired, new], account=account, schema=FAKE).changes == ()
+    # Next to a second enabled leftover, a disabled one needs nothing either.
+    other = LiveKey("id:o2", "o2", "keystate:team/k", old_fields, id="o2")
+    result = plan([desired], [retired, other, new], account=account, schema=FAKE)
+    assert [(c.action, c.live.ref) for c in result.changes if c.live] == [(Action.DISABLE, "id:o2")]
+
+
 def test_other_duplicates_are_an_error() -> None:
     a = live("a1", "keystate:team/web", acl=frozenset({"search"}))
     b = live("a2", "keystate:team/web", acl=frozenset({"search"}))

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Final, Protocol
 
 from keystate.errors import UsageError
 from keystate.model import FieldValue, KeySpec, LiveKey, Location, Privilege
@@ -94,6 +94,14 @@ class SettingSpec:
     choices: tuple[str, ...] = ()
     default: str | None = None
     pattern: str | None = None
+
+
+# Every provider can serve an account from its embedded emulator (DESIGN §9).
+SANDBOX_SETTING: Final = SettingSpec(
+    "sandbox",
+    SettingKind.PATH,
+    "Serve this account from the embedded emulator, state kept in this file",
+)
 
 
 @dataclass(frozen=True)

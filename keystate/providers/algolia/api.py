@@ -80,7 +80,7 @@ class AlgoliaProvider:
 
     # -- reading ---------------------------------------------------------------------
     async def list_keys(self) -> list[LiveKey]:
-        response = await self._call("GET", "/1/keys", what="list keys")
+        response = await self.http.request("GET", "/1/keys", what="list keys")
         now = datetime.now(UTC)
         body = response_json(response, self.account.name, "list keys")
         if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
@@ -100,7 +100,7 @@ class AlgoliaProvider:
     async def read_key(self, key: LiveKey) -> LiveKey | None:
         what = f"read key {key.ref}"
         try:
-            response = await self._call("GET", self._path(key), what=what)
+            response = await self.http.request("GET", self._path(key), what=what)
         except NotFoundError:
             return None
         body = response_json(response, self.account.name, what)
@@ -144,7 +144,7 @@ class AlgoliaProvider:
     # -- writing ---------------------------------------------------------------------
     async def create(self, spec: KeySpec, stored_description: str) -> CreatedKey:
         body = self._body(spec, stored_description)
-        response = await self._call(
+        response = await self.http.request(
             "POST",
             "/1/keys",
             what=f"create {spec.address}",
@@ -170,7 +170,7 @@ class AlgoliaProvider:
         return CreatedKey(live=live, value=value, created_at=created_at)
 
     async def update(self, live: LiveKey, spec: KeySpec, stored_description: str) -> None:
-        await self._call(
+        await self.http.request(
             "PUT",
             self._path(live),
             what=f"update {spec.address} ({live.ref})",
@@ -180,7 +180,8 @@ class AlgoliaProvider:
 
     async def delete(self, live: LiveKey) -> None:
         try:
-            await self._call("DELETE", self._path(live), what=f"delete {live.ref}", write=True)
+            what = f"delete {live.ref}"
+            await self.http.request("DELETE", self._path(live), what=what, write=True)
         except NotFoundError:
             return  # already gone: the goal is reached
 
@@ -218,20 +219,6 @@ class AlgoliaProvider:
             "queryParameters": f.get("query_parameters") or "",
             "validity": validity,
         }
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        write: bool = False,
-        idempotent: bool = True,
-        json: object = None,
-    ) -> httpx.Response:
-        return await self.http.request(
-            method, path, what=what, write=write, idempotent=idempotent, json=json
-        )
 
     def _bad(self, what: str, detail: str) -> ProviderError:
         return ProviderError(

@@ -10,6 +10,7 @@ from typing import Final
 
 from keystate.model import FieldValue, KeySpec
 from keystate.providers.base import (
+    SANDBOX_SETTING,
     FieldSpec,
     Kind,
     LintRule,
@@ -154,11 +155,7 @@ SCHEMA: Final = ProviderSchema(
             "Override the Algolia hosts, e.g. an emulator: [http://127.0.0.1:8100]",
             conflicts=("sandbox",),
         ),
-        SettingSpec(
-            "sandbox",
-            SettingKind.PATH,
-            "Serve this account from the embedded emulator, state kept in this file",
-        ),
+        SANDBOX_SETTING,
     ),
     fields=(
         FieldSpec(

@@ -21,6 +21,7 @@ from typing import Final
 
 from keystate.model import FieldValue, KeySpec, Privilege
 from keystate.providers.base import (
+    SANDBOX_SETTING,
     FieldSpec,
     Kind,
     LintRule,
@@ -147,11 +148,7 @@ SCHEMA: Final = ProviderSchema(
             "Override the platform URL, e.g. an emulator: http://127.0.0.1:8200",
             conflicts=("sandbox",),
         ),
-        SettingSpec(
-            "sandbox",
-            SettingKind.PATH,
-            "Serve this account from the embedded emulator, state kept in this file",
-        ),
+        SANDBOX_SETTING,
     ),
     fields=(
         FieldSpec(

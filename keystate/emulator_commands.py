@@ -1,0 +1,197 @@
+"""`keystate emulator algolia|coveo`: the emulators as local servers.
+
+The emulator stack is imported only when one of these commands runs, so that the other
+commands start without it. Credentials come from the environment (or a state file),
+never from the command line.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from keystate.errors import EXIT_OK, UsageError
+from keystate.ui import Ui
+
+
+@click.group()
+def emulator() -> None:
+    """Run a local emulator of a provider's key API (for tests, demos and CI)."""
+
+
+def _emulator_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port."
+        ),
+        click.option("--state", type=click.Path(path_type=Path), help="Persist keys in this file."),
+        click.option("--latency-ms", type=click.FloatRange(0), default=0.0),
+        click.option("--propagation-delay-ms", type=click.FloatRange(0), default=0.0),
+        click.option("--faults", default="", metavar="KIND=RATE,...", help="e.g. 429=0.1,500=0.05"),
+        click.option("--fault-seed", type=int),
+        click.option("--retry-after", type=click.FloatRange(0), default=1.0, show_default=True),
+        click.option("--timeout-hold", type=click.FloatRange(0), default=30.0, show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@emulator.command("algolia")
+@_emulator_options
+@click.option("--app-id", envvar="KEYSTATE_EMULATOR_APP_ID", help="Application ID.")
+@click.option(
+    "--admin-key",
+    envvar="KEYSTATE_EMULATOR_ADMIN_KEY",
+    help="Admin API key (prefer the KEYSTATE_EMULATOR_ADMIN_KEY variable).",
+)
+@click.option("--list-admin-key", is_flag=True, help="GET /1/keys also lists the admin key.")
+def emulator_algolia(
+    port: int,
+    state: Path | None,
+    latency_ms: float,
+    propagation_delay_ms: float,
+    faults: str,
+    fault_seed: int | None,
+    retry_after: float,
+    timeout_hold: float,
+    app_id: str | None,
+    admin_key: str | None,
+    list_admin_key: bool,
+) -> int:
+    """Serve Algolia's /1/keys API on 127.0.0.1."""
+    from keystate.emulators.algolia import AlgoliaEmulator
+
+    if not admin_key and not (state and state.exists()):
+        raise UsageError(
+            "give the admin key with KEYSTATE_EMULATOR_ADMIN_KEY (or --admin-key), or a "
+            "--state file that holds one: a generated key could not be shown to you"
+        )
+    app = AlgoliaEmulator(
+        state,
+        app_id=app_id,
+        admin_key=admin_key,
+        propagation_delay_ms=propagation_delay_ms,
+        list_admin_key=list_admin_key,
+    )
+    return _serve(
+        app,
+        port,
+        latency_ms,
+        faults,
+        fault_seed,
+        retry_after,
+        timeout_hold,
+        f"Algolia emulator for application {app.app_id}",
+    )
+
+
+@emulator.command("coveo")
+@_emulator_options
+@click.option("--org", "organization_id", envvar="KEYSTATE_EMULATOR_ORG", help="Organization ID.")
+@click.option(
+    "--token",
+    envvar="KEYSTATE_EMULATOR_TOKEN",
+    help="Access token with every privilege (prefer the KEYSTATE_EMULATOR_TOKEN variable).",
+)
+@click.option("--region", type=click.Choice(["us", "eu", "au", "ca", "hipaa"]), default="us")
+@click.option(
+    "--allow-api-key-bearer",
+    is_flag=True,
+    help="Let API keys holding PLATFORM/API_KEY privileges manage keys (docs say they cannot).",
+)
+@click.option(
+    "--missing-privilege-status",
+    type=click.Choice(["401", "403"]),
+    default="401",
+    show_default=True,
+)
+@click.option(
+    "--default-lifetime", metavar="DURATION", help="e.g. P90D, for keys made without one."
+)
+def emulator_coveo(
+    port: int,
+    state: Path | None,
+    latency_ms: float,
+    propagation_delay_ms: float,
+    faults: str,
+    fault_seed: int | None,
+    retry_after: float,
+    timeout_hold: float,
+    organization_id: str | None,
+    token: str | None,
+    region: str,
+    allow_api_key_bearer: bool,
+    missing_privilege_status: str,
+    default_lifetime: str | None,
+) -> int:
+    """Serve Coveo's API-key endpoints (/rest/organizations/ORG/apikeys...) on 127.0.0.1."""
+    from keystate.emulators.coveo import CoveoEmulator
+
+    if not token and not (state and state.exists()):
+        raise UsageError(
+            "give the token with KEYSTATE_EMULATOR_TOKEN (or --token), or a --state file "
+            "that holds one: a generated token could not be shown to you"
+        )
+    try:
+        app = CoveoEmulator(
+            state,
+            organization_id=organization_id,
+            token=token,
+            region=region,
+            propagation_delay_ms=propagation_delay_ms,
+            allow_api_key_bearer=allow_api_key_bearer,
+            missing_privilege_status=int(missing_privilege_status),
+            default_lifetime=default_lifetime,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return _serve(
+        app,
+        port,
+        latency_ms,
+        faults,
+        fault_seed,
+        retry_after,
+        timeout_hold,
+        f"Coveo emulator for organization {app.organization_id} ({region})",
+    )
+
+
+def _serve(
+    app: Any,
+    port: int,
+    latency_ms: float,
+    faults: str,
+    fault_seed: int | None,
+    retry_after: float,
+    timeout_hold: float,
+    title: str,
+) -> int:
+    from keystate.emulators.faults import FaultSpec, Knobs
+    from keystate.emulators.http import serve_forever
+
+    try:
+        spec = FaultSpec.parse(faults)
+    except ValueError as exc:
+        raise UsageError(f"--faults: {exc}") from None
+    knobs = Knobs(
+        latency_ms=latency_ms,
+        faults=spec,
+        fault_seed=fault_seed,
+        retry_after=retry_after,
+        timeout_hold_s=timeout_hold,
+    )
+    ui = click.get_current_context().obj
+    assert isinstance(ui, Ui)
+
+    def ready(bound: int) -> None:
+        ui.out(f"{title} listening on http://127.0.0.1:{bound}")
+        sys.stdout.flush()
+
+    serve_forever(app, knobs, "127.0.0.1", port, ready)
+    return EXIT_OK
