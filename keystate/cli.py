@@ -21,7 +21,6 @@ import click
 
 from keystate import __version__
 from keystate.applyrun import ApplyRun, connect_options, render_plan
-from keystate.emulator_commands import emulator
 from keystate.errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -419,7 +418,26 @@ async def _grants(ui: Ui, config: Config, account: str) -> list[Any]:
 
 
 # -- emulator ---------------------------------------------------------------------------
-cli.add_command(emulator)
+class _EmulatorGroup(click.Group):
+    """``keystate emulator ...``, defined in :mod:`keystate.emulator_commands` and
+    imported only when it runs, so that the other commands start without it."""
+
+    @staticmethod
+    def _commands() -> click.Group:
+        from keystate.emulator_commands import emulator
+
+        return emulator
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self._commands().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._commands().get_command(ctx, cmd_name)
+
+
+@cli.group(cls=_EmulatorGroup)
+def emulator() -> None:
+    """Run a local emulator of a provider's key API (for tests, demos and CI)."""
 
 
 def main() -> NoReturn:

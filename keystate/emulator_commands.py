@@ -1,14 +1,17 @@
 """`keystate emulator algolia|coveo`: the emulators as local servers.
 
 The emulator stack is imported only when one of these commands runs, so that the other
-commands start without it. Credentials come from the environment (or a state file),
-never from the command line.
+commands start without it. The docs give credentials through the KEYSTATE_EMULATOR_*
+variables (or a state file) rather than the flags, which every user of the machine can
+read in the process list.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +23,48 @@ from keystate.ui import Ui
 
 @click.group()
 def emulator() -> None:
-    """Run a local emulator of a provider's key API (for tests, demos and CI)."""
+    """The commands of ``keystate emulator`` (the CLI's group loads them from here)."""
 
 
-def _emulator_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port."
-        ),
-        click.option("--state", type=click.Path(path_type=Path), help="Persist keys in this file."),
-        click.option("--latency-ms", type=click.FloatRange(0), default=0.0),
-        click.option("--propagation-delay-ms", type=click.FloatRange(0), default=0.0),
-        click.option("--faults", default="", metavar="KIND=RATE,...", help="e.g. 429=0.1,500=0.05"),
-        click.option("--fault-seed", type=int),
-        click.option("--retry-after", type=click.FloatRange(0), default=1.0, show_default=True),
-        click.option("--timeout-hold", type=click.FloatRange(0), default=30.0, show_default=True),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+@dataclass(frozen=True)
+class ServeOptions:
+    """The knobs every emulator command takes (see docs/emulators.md)."""
+
+    port: int
+    state: Path | None
+    latency_ms: float
+    propagation_delay_ms: float
+    faults: str
+    fault_seed: int | None
+    retry_after: float
+    timeout_hold: float
+
+
+_SERVE_OPTIONS = (
+    click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port."),
+    click.option("--state", type=click.Path(path_type=Path), help="Persist keys in this file."),
+    click.option("--latency-ms", type=click.FloatRange(0), default=0.0),
+    click.option("--propagation-delay-ms", type=click.FloatRange(0), default=0.0),
+    click.option("--faults", default="", metavar="KIND=RATE,...", help="e.g. 429=0.1,500=0.05"),
+    click.option("--fault-seed", type=int),
+    click.option("--retry-after", type=click.FloatRange(0), default=1.0, show_default=True),
+    click.option("--timeout-hold", type=click.FloatRange(0), default=30.0, show_default=True),
+)
+
+
+def _emulator_options(f: Callable[..., int]) -> Callable[..., int]:
+    """Adds the shared knobs; the command receives them as one :class:`ServeOptions`."""
+
+    @functools.wraps(f)
+    def bundled(**kwargs: Any) -> int:
+        names = ServeOptions.__dataclass_fields__
+        serve = ServeOptions(**{name: kwargs.pop(name) for name in names})
+        return f(serve, **kwargs)
+
+    command: Callable[..., int] = bundled
+    for option in reversed(_SERVE_OPTIONS):
+        command = option(command)
+    return command
 
 
 @emulator.command("algolia")
@@ -51,14 +77,7 @@ def _emulator_options(f: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--list-admin-key", is_flag=True, help="GET /1/keys also lists the admin key.")
 def emulator_algolia(
-    port: int,
-    state: Path | None,
-    latency_ms: float,
-    propagation_delay_ms: float,
-    faults: str,
-    fault_seed: int | None,
-    retry_after: float,
-    timeout_hold: float,
+    serve: ServeOptions,
     app_id: str | None,
     admin_key: str | None,
     list_admin_key: bool,
@@ -66,6 +85,7 @@ def emulator_algolia(
     """Serve Algolia's /1/keys API on 127.0.0.1."""
     from keystate.emulators.algolia import AlgoliaEmulator
 
+    state = serve.state
     if not admin_key and not (state and state.exists()):
         raise UsageError(
             "give the admin key with KEYSTATE_EMULATOR_ADMIN_KEY (or --admin-key), or a "
@@ -75,19 +95,10 @@ def emulator_algolia(
         state,
         app_id=app_id,
         admin_key=admin_key,
-        propagation_delay_ms=propagation_delay_ms,
+        propagation_delay_ms=serve.propagation_delay_ms,
         list_admin_key=list_admin_key,
     )
-    return _serve(
-        app,
-        port,
-        latency_ms,
-        faults,
-        fault_seed,
-        retry_after,
-        timeout_hold,
-        f"Algolia emulator for application {app.app_id}",
-    )
+    return _serve(app, serve, f"Algolia emulator for application {app.app_id}")
 
 
 @emulator.command("coveo")
@@ -114,14 +125,7 @@ def emulator_algolia(
     "--default-lifetime", metavar="DURATION", help="e.g. P90D, for keys made without one."
 )
 def emulator_coveo(
-    port: int,
-    state: Path | None,
-    latency_ms: float,
-    propagation_delay_ms: float,
-    faults: str,
-    fault_seed: int | None,
-    retry_after: float,
-    timeout_hold: float,
+    serve: ServeOptions,
     organization_id: str | None,
     token: str | None,
     region: str,
@@ -132,6 +136,7 @@ def emulator_coveo(
     """Serve Coveo's API-key endpoints (/rest/organizations/ORG/apikeys...) on 127.0.0.1."""
     from keystate.emulators.coveo import CoveoEmulator
 
+    state = serve.state
     if not token and not (state and state.exists()):
         raise UsageError(
             "give the token with KEYSTATE_EMULATOR_TOKEN (or --token), or a --state file "
@@ -143,48 +148,31 @@ def emulator_coveo(
             organization_id=organization_id,
             token=token,
             region=region,
-            propagation_delay_ms=propagation_delay_ms,
+            propagation_delay_ms=serve.propagation_delay_ms,
             allow_api_key_bearer=allow_api_key_bearer,
             missing_privilege_status=int(missing_privilege_status),
             default_lifetime=default_lifetime,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return _serve(
-        app,
-        port,
-        latency_ms,
-        faults,
-        fault_seed,
-        retry_after,
-        timeout_hold,
-        f"Coveo emulator for organization {app.organization_id} ({region})",
-    )
+    title = f"Coveo emulator for organization {app.organization_id} ({region})"
+    return _serve(app, serve, title)
 
 
-def _serve(
-    app: Any,
-    port: int,
-    latency_ms: float,
-    faults: str,
-    fault_seed: int | None,
-    retry_after: float,
-    timeout_hold: float,
-    title: str,
-) -> int:
+def _serve(app: Any, serve: ServeOptions, title: str) -> int:
     from keystate.emulators.faults import FaultSpec, Knobs
     from keystate.emulators.http import serve_forever
 
     try:
-        spec = FaultSpec.parse(faults)
+        spec = FaultSpec.parse(serve.faults)
     except ValueError as exc:
         raise UsageError(f"--faults: {exc}") from None
     knobs = Knobs(
-        latency_ms=latency_ms,
+        latency_ms=serve.latency_ms,
         faults=spec,
-        fault_seed=fault_seed,
-        retry_after=retry_after,
-        timeout_hold_s=timeout_hold,
+        fault_seed=serve.fault_seed,
+        retry_after=serve.retry_after,
+        timeout_hold_s=serve.timeout_hold,
     )
     ui = click.get_current_context().obj
     assert isinstance(ui, Ui)
@@ -193,5 +181,5 @@ def _serve(
         ui.out(f"{title} listening on http://127.0.0.1:{bound}")
         sys.stdout.flush()
 
-    serve_forever(app, knobs, "127.0.0.1", port, ready)
+    serve_forever(app, knobs, "127.0.0.1", serve.port, ready)
     return EXIT_OK
