@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,26 +44,18 @@ def render_plan(ui: Ui, the_plan: Plan, fmt: str, show_unmanaged: bool) -> None:
     ui.out(module.render(the_plan, options), nl=False)
 
 
+@dataclass(frozen=True)
 class ApplyRun:
-    """One apply: from a fresh plan or a saved one, through the same gates and executor."""
+    """One apply: from a fresh plan or a saved one, through the same gates and executor.
+    The fields are the options of ``keystate apply``."""
 
-    def __init__(
-        self,
-        ui: Ui,
-        force: bool,
-        max_delete_ratio: float,
-        secrets_out: str | None,
-        parallelism: int,
-        report_path: Path | None,
-        show_unmanaged: bool,
-    ) -> None:
-        self.ui = ui
-        self.force = force
-        self.max_delete_ratio = max_delete_ratio
-        self.secrets_out = secrets_out
-        self.parallelism = parallelism
-        self.report_path = report_path
-        self.show_unmanaged = show_unmanaged
+    ui: Ui
+    force: bool
+    max_delete_ratio: float
+    secrets_out: str | None
+    parallelism: int
+    report_path: Path | None
+    show_unmanaged: bool
 
     def gate(self, the_plan: Plan) -> None:
         reasons = the_plan.gate(

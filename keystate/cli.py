@@ -304,7 +304,13 @@ def apply(
     ui = _ui()
     ui.stdout_reserved = secrets_out == "-"
     run = ApplyRun(
-        ui, force, max_delete_ratio, secrets_out, parallelism, report_path, show_unmanaged
+        ui=ui,
+        force=force,
+        max_delete_ratio=max_delete_ratio,
+        secrets_out=secrets_out,
+        parallelism=parallelism,
+        report_path=report_path,
+        show_unmanaged=show_unmanaged,
     )
     if planfile is not None:
         if accounts:
