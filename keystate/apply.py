@@ -3,7 +3,7 @@
 * Accounts run concurrently; within an account the phases run in order — create, adopt,
   update, replace, delete/disable — with at most ``parallelism`` changes in flight.
 * Deletes and disables of an account are skipped when one of its creates or replaces
-  failed, so that nobody is left without a working key — except the delete of an old key
+  failed, so that nobody is left without a working key — except the removal of an old key
   a replace left behind (its declared successor exists: removing it ends that replace).
 * A create is never retried blindly: after an ambiguous failure the account is listed
   again (for a bounded time, on eventually consistent providers) looking for the key's

@@ -26,7 +26,7 @@ from keystate.providers.base import AccountConfig, FieldSpec, Kind, ProviderSche
 
 DESCRIPTION = "description"
 PROTECT = "protect"
-# The note of the delete that finishes a replace whose old key outlived it: the declared
+# The note of the removal that finishes a replace whose old key outlived it: the declared
 # key of that name exists, so removing the old one waits for nothing else (apply).
 LEFTOVER_OF_REPLACE = "left over from an interrupted replace"
 

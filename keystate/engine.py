@@ -8,9 +8,9 @@ connections that read the state it planned against.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from keystate import gcpause, grants
 from keystate.config import Config
@@ -26,6 +26,8 @@ from keystate.errors import (
 from keystate.model import LiveKey
 from keystate.plan import Plan, new_plan
 from keystate.providers.base import AccountConfig, Catalogue, ConnectOptions, Provider, connect
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,22 +64,13 @@ def open_connections(
     return conns
 
 
-@dataclass(frozen=True)
-class LiveState:
-    """What one read of the accounts found: keys, and grant catalogues where offered."""
+async def _keys_and_catalogue(provider: Provider) -> tuple[list[LiveKey], Catalogue | None]:
+    """An account's keys and grant catalogue (None where the provider has none).
 
-    keys: dict[str, list[LiveKey]]
-    catalogues: dict[str, Catalogue]
-
-
-async def _read_one(
-    provider: Provider, with_catalogue: bool
-) -> tuple[list[LiveKey], Catalogue | None]:
-    if not with_catalogue:
-        return await provider.list_keys(), None
-    # The catalogue is asked for at the same time, and awaited after the keys: when it
-    # has already arrived (it usually has), the keys go to planning without a pause in
-    # which other accounts' keys would pile up in memory too.
+    The catalogue is asked for at the same time, and awaited after the keys: when it has
+    already arrived (it usually has), the keys go to planning without a pause in which
+    other accounts' keys would pile up in memory too.
+    """
     catalogue = asyncio.ensure_future(provider.catalogue())
     try:
         keys = await provider.list_keys()
@@ -88,40 +81,23 @@ async def _read_one(
     return keys, await catalogue
 
 
-async def read_state(conns: Connections, with_catalogues: bool = True) -> LiveState:
-    """Read every account concurrently (keys and catalogue issued together); report every
-    account that failed."""
-    names = list(conns.providers)
-    results = await asyncio.gather(
-        *(_read_one(conns.providers[n], with_catalogues) for n in names), return_exceptions=True
-    )
-    state = LiveState({}, {})
-    failures: list[str] = []
-    for name, result in zip(names, results, strict=True):
-        if isinstance(result, KeystateError):
-            failures.append(str(result))
-        elif isinstance(result, BaseException):
+async def _every_account(work: Iterable[Awaitable[T]]) -> list[T]:
+    """Run one read per account concurrently; report every account that failed at once."""
+    results = await asyncio.gather(*work, return_exceptions=True)
+    failures = [str(r) for r in results if isinstance(r, KeystateError)]
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, KeystateError):
             raise result
-        else:
-            state.keys[name] = result[0]
-            if result[1] is not None:
-                state.catalogues[name] = result[1]
     if failures:
         raise ProviderError("cannot read the live keys:\n  " + "\n  ".join(failures))
-    return state
+    return [r for r in results if not isinstance(r, BaseException)]
 
 
 async def read_live(conns: Connections) -> dict[str, list[LiveKey]]:
-    """Just the live keys of every account."""
-    return (await read_state(conns, with_catalogues=False)).keys
-
-
-def check_grants(config: Config, state: LiveState) -> None:
-    problems: list[Problem] = []
-    for name, catalogue in sorted(state.catalogues.items()):
-        problems += grants.check(name, config.keys.get(name, {}), catalogue)
-    if problems:
-        raise ConfigError(problems, after_reading=True)
+    """The live keys of every account, read concurrently."""
+    names = list(conns.providers)
+    keys = await _every_account(conns.providers[n].list_keys() for n in names)
+    return dict(zip(names, keys, strict=True))
 
 
 def plan_from_live(config: Config, live: dict[str, list[LiveKey]]) -> Plan:
@@ -174,7 +150,7 @@ async def _read_and_diff(
     """Read one account and plan it at once, so that its live keys can go as soon as it
     is planned (a plan keeps only the changes) and the planning of early answers
     overlaps the wait for later ones."""
-    keys, catalogue = await _read_one(provider, with_catalogue=True)
+    keys, catalogue = await _keys_and_catalogue(provider)
     problems = grants.check(name, config.keys.get(name, {}), catalogue) if catalogue else []
     try:
         return _Planned(_diff_one(config, name, keys), None, problems)
@@ -212,18 +188,7 @@ async def _plan_all(config: Config, conns: Connections, release_keys: bool) -> P
         async with gate:
             return await _read_and_diff(config, name, conns.providers[name], release_keys)
 
-    results = await asyncio.gather(*(one(n) for n in names), return_exceptions=True)
-    failures: list[str] = []
-    planned: list[_Planned] = []
-    for result in results:
-        if isinstance(result, KeystateError):
-            failures.append(str(result))
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            planned.append(result)
-    if failures:
-        raise ProviderError("cannot read the live keys:\n  " + "\n  ".join(failures))
+    planned = await _every_account(one(n) for n in names)
     problems = [p for one in planned for p in one.grant_problems]
     if problems:
         raise ConfigError(problems, after_reading=True)

@@ -85,30 +85,33 @@ class _Pending:
     account_loc: Location
 
 
+@dataclass(frozen=True)
+class _Provider:
+    """What every key of a provider shares: its schema, the fields a key may have, and the
+    index of its field values (one object each, however many keys)."""
+
+    schema: ProviderSchema
+    allowed: tuple[str, ...]
+    index: dict[str, int]
+
+
 @dataclass
 class _Shapes:
-    """What keys of a provider share: the index of their field values, and the layouts
-    of their places (one object each, however many keys)."""
+    """Per provider, its :class:`_Provider`; and the layouts of places, one object each."""
 
-    indexes: dict[str, dict[str, int]] = field(default_factory=dict)
+    providers: dict[str, _Provider] = field(default_factory=dict)
     layouts: dict[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]] = field(
         default_factory=dict
     )
 
-    schemas: dict[str, tuple[ProviderSchema, tuple[str, ...]]] = field(default_factory=dict)
-
-    def index(self, schema: ProviderSchema) -> dict[str, int]:
-        found = self.indexes.get(schema.name)
-        if found is None:
-            found = self.indexes[schema.name] = {f.name: i for i, f in enumerate(schema.fields)}
-        return found
-
-    def schema(self, provider: str) -> tuple[ProviderSchema, tuple[str, ...]]:
-        """A provider's schema, and the fields its keys may have."""
-        found = self.schemas.get(provider)
+    def of(self, provider: str) -> _Provider:
+        found = self.providers.get(provider)
         if found is None:
             schema = schema_for(provider)
-            found = self.schemas[provider] = (schema, KEY_COMMON + schema.field_names)
+            index = {f.name: i for i, f in enumerate(schema.fields)}
+            found = self.providers[provider] = _Provider(
+                schema, KEY_COMMON + schema.field_names, index
+            )
         return found
 
 
@@ -529,8 +532,9 @@ def _read_keys(state: _State) -> dict[str, dict[str, KeySpec]]:
 
 
 def _read_pending(state: _State, pending: _Pending) -> None:
-    schema, _ = state.shapes.schema(state.accounts[pending.account].provider)
-    spec = _read_key(state.reader, schema, pending, state.owner, state.shapes)
+    provider = state.shapes.of(state.accounts[pending.account].provider)
+    schema = provider.schema
+    spec = _read_key(state.reader, provider, pending, state.owner, state.shapes)
     if spec is not None:
         state.specs.setdefault(pending.account, {})[pending.name] = spec
         state.reader.problems.extend(lint.lint_key(schema, spec, state.reader.now))
@@ -538,18 +542,19 @@ def _read_pending(state: _State, pending: _Pending) -> None:
 
 def _read_key(
     reader: Reader,
-    schema: ProviderSchema,
+    provider: _Provider,
     pending: _Pending,
     owner: tuple[str, Location] | None,
     shapes: _Shapes,
 ) -> KeySpec | None:
+    schema = provider.schema
     address = f"{pending.account}/{pending.name}"
     body = reader.mapping(pending.node, f"key '{address}'")
     if body is None:
         return None
-    reader.unknown_fields(body, shapes.schema(schema.name)[1], f"key '{address}'")
+    reader.unknown_fields(body, provider.allowed, f"key '{address}'")
     entries = {k.raw: (k, v) for k, v in body.entries}
-    ok, fields, places = _read_fields(reader, schema, entries, pending, shapes)
+    ok, fields, places = _read_fields(reader, provider, entries, pending, shapes)
     if ok and schema.key_rules is not None:
         for field_name, message in schema.key_rules(fields):
             where = entries[field_name][0].loc if field_name in entries else pending.loc
@@ -589,7 +594,7 @@ def _read_key(
 
 def _read_fields(
     reader: Reader,
-    schema: ProviderSchema,
+    provider: _Provider,
     entries: dict[str, tuple[YScalar, YNode]],
     pending: _Pending,
     shapes: _Shapes,
@@ -600,7 +605,7 @@ def _read_fields(
     values: list[FieldValue] = []
     layout: list[tuple[str, int]] = []
     places: list[tuple[int, int]] = []
-    for spec in schema.fields:
+    for spec in provider.schema.fields:
         if spec.name not in entries:
             if spec.required:
                 reader.error(
@@ -622,7 +627,7 @@ def _read_fields(
         values.append(spec.default if isinstance(value, Invalid) else value)
     shape = tuple(layout)
     packed = Places(pending.loc.path, shapes.layouts.setdefault(shape, shape), pack_places(places))
-    return ok, FieldValues(shapes.index(schema), tuple(values)), packed
+    return ok, FieldValues(provider.index, tuple(values)), packed
 
 
 def _read_description(

@@ -158,13 +158,14 @@ class AlgoliaProvider:
         value = Secret(reply["key"])
         created_at = _timestamp(reply.get("createdAt")) or datetime.now(UTC)
         fields = dict(spec.fields)
+        digest = value.fingerprint
         live = LiveKey(
-            ref=key_ref(value.reveal()),
+            ref=key_ref(value.reveal(), digest),
             handle=value,
             stored_description=stored_description,
             fields=fields,
             value=value,
-            fingerprint=value.fingerprint,
+            fingerprint=digest,
             created_at=created_at,
         )
         return CreatedKey(live=live, value=value, created_at=created_at)
