@@ -282,6 +282,13 @@ class LiveKey:
     expired: bool = False
     is_credential: bool = False
     created_at: datetime | None = None
+    # What the provider says of the key beyond its fields (for plans and reports):
+    # its status word (Coveo: ENABLED, DISABLED_EXPOSED, ...), whether it was reported
+    # leaked, a one-line summary of that report (never the value), and its last use.
+    status: str | None = None
+    exposed: bool = False
+    exposure: str = ""
+    last_used_at: datetime | None = None
     # The stored description split once (planning asks for both parts many times).
     _parsed: tuple[str, Marker | None] = field(init=False, repr=False, compare=False)
 
