@@ -35,11 +35,11 @@ from enum import Enum
 from typing import TypeVar
 
 from keystate import kinds
+from keystate.contract import CreatedKey, Provider, Removal
 from keystate.diff import LEFTOVER_OF_REPLACE, AccountDiff, Change, field_changes, marker_for
 from keystate.errors import AmbiguousWriteError, KeystateError, ProviderError
 from keystate.model import Action, KeySpec, LiveKey
 from keystate.plan import CREATING, REMOVALS, Plan
-from keystate.providers.base import CreatedKey, Provider
 from keystate.secrets import DeliveredSecret, SecretsSink
 
 log = logging.getLogger("keystate.apply")
@@ -213,7 +213,7 @@ class _Account:
         # is deleted even under `removal: disable` (a disabled one would stay pending).
         pending = old.marker is not None and old.marker.pending
         try:
-            if self.diff.account.removal == "disable" and not pending:
+            if self.diff.account.removal is Removal.DISABLE and not pending:
                 await self.provider.disable(old)
             else:
                 await self.provider.delete(old)

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from keystate import __version__
+from keystate._version import __version__
 from keystate.errors import EXIT_ERROR, EXIT_OK, SafetyError, UsageError
 from keystate.ui import Ui
 
 if TYPE_CHECKING:
     from keystate.apply import Result
     from keystate.config import Config
+    from keystate.contract import ConnectOptions
     from keystate.plan import Plan
-    from keystate.providers.base import ConnectOptions
 
 
 def connect_options(ui: Ui) -> ConnectOptions:
-    from keystate.providers.base import ConnectOptions
+    from keystate.contract import ConnectOptions
 
     return ConnectOptions(verbose=ui.verbosity > 0, user_agent=f"keystate/{__version__}")
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from keystate import __version__
+from keystate._version import __version__
 from keystate.applyrun import ApplyRun, connect_options, render_plan
 from keystate.errors import (
     EXIT_CHANGES,

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from keystate import __version__, lint
+from keystate import lint
+from keystate._version import __version__
 from keystate.config.loader import ACCOUNT_COMMON, KEY_COMMON
-from keystate.model import NAME_PATTERN
-from keystate.providers.base import (
+from keystate.contract import (
     FieldSpec,
     Kind,
     ProviderSchema,
     SettingKind,
     SettingSpec,
-    known_providers,
-    schema_for,
 )
+from keystate.model import NAME_PATTERN
+from keystate.providers import known_providers, schema_for
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _NAME = f"^{NAME_PATTERN}$"
@@ -73,7 +73,7 @@ def build() -> JSON:
 def _account(schema: ProviderSchema) -> JSON:
     properties: JSON = {
         "provider": {"const": schema.name},
-        "removal": {"enum": list(schema.removal_policies)},
+        "removal": {"enum": [r.value for r in schema.removal_policies]},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
         "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
         "wait_timeout": {"type": "number", "minimum": 0, "maximum": 3600},
@@ -182,17 +182,18 @@ def _field(spec: FieldSpec) -> JSON:
                 },
             ]
         }
-    return base | {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "required": ["owner", "target_domain"],
-            "additionalProperties": False,
-            "properties": {
-                "owner": {"type": "string"},
-                "target_domain": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"},
-                "type": {"enum": ["CREATE", "VIEW", "EDIT"]},
-                "target_id": {"type": "string", "minLength": 1},
-            },
-        },
+    properties: JSON = {
+        "owner": {"type": "string"},
+        "target_domain": {"type": "string"},
+        "type": {"type": "string"},
+        "target_id": {"type": "string", "minLength": 1},
     }
+    extra = dict(spec.member_json_schema or {})
+    properties.update(extra.pop("properties", None) or {})  # type: ignore[call-overload]
+    item: JSON = {
+        "type": "object",
+        "required": ["owner", "target_domain"],
+        "additionalProperties": False,
+        "properties": properties,
+    }
+    return base | {"type": "array", "items": item | extra}

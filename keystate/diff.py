@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from keystate import kinds
+from keystate.contract import AccountConfig, FieldSpec, Kind, ProviderSchema, Removal
 from keystate.errors import PlanError
 from keystate.model import Action, FieldValue, KeySpec, LiveKey, Marker
-from keystate.providers.base import AccountConfig, FieldSpec, Kind, ProviderSchema
 
 DESCRIPTION = "description"
 PROTECT = "protect"
@@ -340,7 +340,7 @@ class _Planner:
                 f"{self.account.name}/{name} ({current.ref}) is protected and no longer "
                 "declared; declare it again, or set protect: false and apply before removing it"
             )
-        elif self.account.removal != "disable":
+        elif self.account.removal is not Removal.DISABLE:
             self.change(Action.DELETE, name, live=current)
         elif current.enabled:
             self.change(Action.DISABLE, name, live=current)
@@ -349,14 +349,16 @@ class _Planner:
 def _expired(
     schema: ProviderSchema, spec: KeySpec, live: LiveKey, fields: tuple[FieldChange, ...]
 ) -> tuple[FieldChange, ...]:
-    """An expired key (kept by the provider) can only be renewed by replacing it."""
-    if any(f.name == "expires_at" for f in fields):
-        return tuple(
-            replace(f, forces_replacement=True) if f.name == "expires_at" else f for f in fields
-        )
-    before = live.fields.get("expires_at")
-    after = spec.fields.get("expires_at")
-    return (*fields, FieldChange("expires_at", before, after, forces_replacement=True))
+    """An expired key (kept by the provider) can only be renewed by replacing it: the
+    expiry field forces the replacement (every field does, if there is none)."""
+    expiry = schema.expiry
+    if expiry is None:
+        return tuple(replace(f, forces_replacement=True) for f in fields)
+    name = expiry.name
+    if any(f.name == name for f in fields):
+        return tuple(replace(f, forces_replacement=True) if f.name == name else f for f in fields)
+    before, after = live.fields.get(name), spec.fields.get(name)
+    return (*fields, FieldChange(name, before, after, forces_replacement=True))
 
 
 def _resolve_duplicates(
@@ -376,8 +378,13 @@ def _resolve_duplicates(
         enabled = [k for k in found if k.enabled]
         # Under `removal: disable`, a replace disables the old key: disabled duplicates
         # next to one enabled key are retired keys, not a conflict.
-        retired = len(found) > 1 and len(enabled) == 1 and account.removal == "disable"
-        if len(found) > 1 and not enabled and account.removal == "disable" and name not in desired:
+        retired = len(found) > 1 and len(enabled) == 1 and account.removal is Removal.DISABLE
+        if (
+            len(found) > 1
+            and not enabled
+            and account.removal is Removal.DISABLE
+            and name not in desired
+        ):
             continue  # every copy is retired (a replace, then a removal): nothing to do
         keys = enabled if retired else found
         pending = [k for k in keys if k.marker and k.marker.pending]
@@ -421,7 +428,7 @@ def _resolve_duplicates(
 def _removal(account: AccountConfig, old: LiveKey) -> Action | None:
     """How the old key of an interrupted replace goes: as the replace would have removed
     it (disabled under `removal: disable`, unless it is an unfinished create)."""
-    if account.removal != "disable" or (old.marker is not None and old.marker.pending):
+    if account.removal is not Removal.DISABLE or (old.marker is not None and old.marker.pending):
         return Action.DELETE
     return Action.DISABLE if old.enabled else None
 

@@ -14,6 +14,7 @@ from typing import Final, TypeVar
 
 from keystate import gcpause, grants
 from keystate.config import Config
+from keystate.contract import AccountConfig, Catalogue, ConnectOptions, Provider
 from keystate.diff import AccountDiff, diff_account
 from keystate.errors import (
     ConfigError,
@@ -25,7 +26,7 @@ from keystate.errors import (
 )
 from keystate.model import LiveKey
 from keystate.plan import Plan, new_plan
-from keystate.providers.base import AccountConfig, Catalogue, ConnectOptions, Provider, connect
+from keystate.providers import connect
 
 T = TypeVar("T")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 
+from keystate.contract import Catalogue
 from keystate.errors import Problem
 from keystate.model import KeySpec, Privilege
-from keystate.providers.base import Catalogue
 
 
 def check(account: str, keys: Mapping[str, KeySpec], catalogue: Catalogue) -> list[Problem]:

@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 import yaml
 
 from keystate import kinds
+from keystate.contract import Kind, ProviderSchema
 from keystate.model import FieldValue, LiveKey, Marker
-from keystate.providers.base import Kind, ProviderSchema
 
 MAX_NAME = 63
 _SLUG_OUT = re.compile(r"[^a-z0-9._-]+")
@@ -51,11 +51,10 @@ def _flow(value: object) -> str:
 
 def _field_lines(schema: ProviderSchema, key: LiveKey) -> list[str]:
     lines: list[str] = []
-    template = key.fields.get("template")
     for spec in schema.fields:
         value: FieldValue = key.fields.get(spec.name, spec.default)
-        if spec.name == "privileges" and template:
-            continue  # a template key takes its privileges from the template
+        if spec.implied_by is not None and key.fields.get(spec.implied_by):
+            continue  # e.g. a key made from a template takes its privileges from it
         if value is None or (kinds.is_default(spec, value) and not spec.required):
             continue
         if spec.kind is Kind.TIMESTAMP and isinstance(value, datetime):

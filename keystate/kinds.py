@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 from urllib.parse import parse_qsl, quote
 
+from keystate.contract import FieldSpec, Kind
 from keystate.model import FieldValue, Privilege
-from keystate.providers.base import FieldSpec, Kind
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
 
@@ -62,26 +62,9 @@ def equal(spec: FieldSpec, desired: FieldValue, live: FieldValue) -> bool:
         if isinstance(desired, datetime) and isinstance(live, datetime):
             return abs(desired - live) <= spec.tolerance
         return desired is None and live is None
-    if spec.kind is Kind.PRIVILEGES:
-        return _every_target(desired) == _every_target(live)
+    if spec.compare_as is not None:
+        return spec.compare_as(desired) == spec.compare_as(live)
     return desired == live
-
-
-def _every_target(value: FieldValue) -> FieldValue:
-    """Privileges with ``target_id: "*"`` (every resource) written as no target id.
-
-    Both mean "every resource in the domain" (coveo-api.md §4.7, §6), and whether Coveo
-    echoes a privilege sent without ``targetId`` as ``"*"`` is not documented. Were the
-    two compared as different, a create-only field would plan a replace — a new key
-    value — on every run.
-    """
-    if not isinstance(value, frozenset):
-        return value
-    return frozenset(
-        Privilege(p.owner, p.target_domain, p.type) if p.target_id == "*" else p
-        for p in value
-        if isinstance(p, Privilege)
-    )
 
 
 def to_json(value: FieldValue) -> JSONValue:
@@ -176,7 +159,7 @@ def is_default(spec: FieldSpec, value: FieldValue) -> bool:
 
     Not ``equal(spec, spec.default, value)``: for a field whose unset desired value
     accepts anything (``any_when_unset``), every value would count as the default and a
-    create or an import would silently drop, say, a Coveo key's privileges.
+    create or an import would silently drop, say, a key's permissions.
     """
     if spec.default is None:
         return value is None

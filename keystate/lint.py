@@ -9,45 +9,67 @@ warnings into errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
+from keystate.contract import LintRule, ProviderSchema
 from keystate.errors import Problem, Severity
 from keystate.model import KeySpec
-from keystate.providers.base import LintRule, ProviderSchema
 
 EXPIRY_WARNING = timedelta(days=14)
+LintCheck = Callable[[KeySpec, datetime], tuple[str, str] | None]
 
 
-def _no_expiry(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
-    if "expires_at" in spec.fields and spec.fields.get("expires_at") is None:
-        return "expires_at", "has no expires_at: a leaked key would work forever"
-    return None
+def _no_expiry(schema: ProviderSchema) -> Callable[[KeySpec, datetime], tuple[str, str] | None]:
+    expiry = schema.expiry
+
+    def check(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
+        if expiry is not None and spec.fields.get(expiry.name) is None:
+            return expiry.name, f"has no {expiry.name}: a leaked key would work forever"
+        return None
+
+    return check
 
 
-def _expires_soon(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
-    expiry = spec.fields.get("expires_at")
-    if isinstance(expiry, datetime) and expiry - now < EXPIRY_WARNING:
-        days = max(0, (expiry - now).days)
-        return "expires_at", f"expires in {days} day(s); plan its renewal"
-    return None
+def _expires_soon(schema: ProviderSchema) -> Callable[[KeySpec, datetime], tuple[str, str] | None]:
+    expiry = schema.expiry
+
+    def check(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
+        moment = spec.fields.get(expiry.name) if expiry is not None else None
+        if isinstance(moment, datetime) and moment - now < EXPIRY_WARNING:
+            days = max(0, (moment - now).days)
+            return expiry.name if expiry else "", f"expires in {days} day(s); plan its renewal"
+        return None
+
+    return check
 
 
-GENERIC_RULES: tuple[LintRule, ...] = (
-    LintRule("no-expiry", "Keys should expire.", _no_expiry),
-    LintRule("expires-soon", "A key expires within 14 days.", _expires_soon),
+# Rules every provider with an expiry field gets: (id, doc, rule factory).
+GENERIC_RULES: tuple[tuple[str, str, Callable[[ProviderSchema], LintCheck]], ...] = (
+    ("no-expiry", "Keys should expire.", _no_expiry),
+    ("expires-soon", "A key expires within 14 days.", _expires_soon),
 )
 CONFIG_RULES: Mapping[str, str] = {
     "literal-credential": "A credential is written in the configuration file.",
 }
 
 
+_RULES: dict[int, tuple[ProviderSchema, tuple[LintRule, ...]]] = {}
+
+
 def rules_for(schema: ProviderSchema) -> tuple[LintRule, ...]:
-    return GENERIC_RULES + schema.lint_rules
+    """The generic rules made for this schema, then the provider's own (made once)."""
+    found = _RULES.get(id(schema))
+    if found is None or found[0] is not schema:
+        generic = tuple(
+            LintRule(rule_id, doc, make(schema)) for rule_id, doc, make in GENERIC_RULES
+        )
+        found = _RULES[id(schema)] = (schema, generic + schema.lint_rules)
+    return found[1]
 
 
 def all_rule_ids(schemas: Iterable[ProviderSchema]) -> list[str]:
-    ids = {r.id for r in GENERIC_RULES} | set(CONFIG_RULES)
+    ids = {rule_id for rule_id, _, _ in GENERIC_RULES} | set(CONFIG_RULES)
     for schema in schemas:
         ids |= {r.id for r in schema.lint_rules}
     return sorted(ids)

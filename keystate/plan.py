@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from keystate import __version__, kinds
+from keystate import kinds
+from keystate._version import __version__
+from keystate.contract import ProviderSchema
 from keystate.diff import DESCRIPTION, PROTECT, AccountDiff, Change
 from keystate.kinds import JSONValue
 from keystate.model import Action, KeySpec, LiveKey
-from keystate.providers.base import ProviderSchema
 
 FORMAT_VERSION = "1"
 DEFAULT_MAX_DELETE_RATIO = 0.25
@@ -106,7 +107,7 @@ def _account_json(account: AccountDiff) -> JSONValue:
         "name": account.account.name,
         "provider": account.schema.name,
         "settings": settings,
-        "removal": account.account.removal,
+        "removal": account.account.removal.value,
         "timeout": account.account.timeout,
         "max_attempts": account.account.max_attempts,
         "wait_timeout": account.account.wait_timeout,

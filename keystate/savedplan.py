@@ -23,20 +23,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from keystate import __version__, kinds
+from keystate import kinds
+from keystate._version import __version__
+from keystate.contract import (
+    AccountConfig,
+    ProviderSchema,
+    Removal,
+    SecretSetting,
+    SettingKind,
+    SettingValue,
+)
 from keystate.diff import DESCRIPTION, PROTECT, AccountDiff, Change
 from keystate.errors import StalePlanError, UsageError
 from keystate.kinds import JSONValue
 from keystate.model import Action, FieldValue, KeySpec, LiveKey, Marker
 from keystate.plan import FORMAT_VERSION, Plan
-from keystate.providers.base import (
-    AccountConfig,
-    ProviderSchema,
-    SecretSetting,
-    SettingKind,
-    SettingValue,
-    schema_for,
-)
+from keystate.providers import schema_for
 from keystate.secrets import Secret
 
 CHECKSUM: Final = "checksum"
@@ -115,7 +117,7 @@ def accounts_from_document(
             name=item["name"],
             provider=item["provider"],
             settings=settings,
-            removal=item.get("removal", "delete"),
+            removal=Removal(item.get("removal", Removal.DELETE.value)),
             timeout=item.get("timeout"),
             max_attempts=item.get("max_attempts"),
             wait_timeout=item.get("wait_timeout"),

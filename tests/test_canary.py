@@ -13,8 +13,8 @@ from click.testing import Result
 from conftest import ADMIN_KEY, APP_ID, Algolia, algolia_account, official_client
 
 from keystate.config import load_config
+from keystate.contract import ConnectOptions
 from keystate.engine import make_plan
-from keystate.providers.base import ConnectOptions
 
 CONFIG = """\
 version: 1

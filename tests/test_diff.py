@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from keystate.contract import AccountConfig, FieldSpec, Kind, ProviderSchema, Removal
 from keystate.diff import diff_account
 from keystate.errors import PlanError
 from keystate.kinds import canonical_query
 from keystate.model import Action, KeySpec, LiveKey, Marker, Selector, parse_description
 from keystate.providers.algolia.schema import SCHEMA as ALGOLIA
-from keystate.providers.base import AccountConfig, FieldSpec, Kind, ProviderSchema
 from keystate.secrets import Secret, fingerprint
 
 ACCOUNT = AccountConfig(name="acct", provider="algolia", settings={})
@@ -24,11 +24,16 @@ FAKE = ProviderSchema(
     fields=(
         FieldSpec("grants", Kind.STRING_SET, "grants", default=frozenset()),
         FieldSpec(
-            "expires_at", Kind.TIMESTAMP, "x", create_only=True, tolerance=timedelta(seconds=60)
+            "expires_at",
+            Kind.TIMESTAMP,
+            "x",
+            create_only=True,
+            tolerance=timedelta(seconds=60),
+            expiry=True,
         ),
     ),
     selector_kinds=("id",),
-    removal_policies=("delete", "disable"),
+    removal_policies=(Removal.DELETE, Removal.DISABLE),
 )
 
 
@@ -227,7 +232,7 @@ def test_duplicates_from_an_interrupted_replace_are_cleaned_up() -> None:
 def test_replace_leftover_is_disabled_under_removal_disable() -> None:
     """The old key an interrupted replace left behind goes as the replace would have
     removed it: disabled, then ignored as retired; already disabled, left alone."""
-    account = AccountConfig(name="acct", provider="fake", settings={}, removal="disable")
+    account = AccountConfig(name="acct", provider="fake", settings={}, removal=Removal.DISABLE)
     at = NOW + timedelta(days=10)
     desired = KeySpec("acct", "k", "", {"grants": frozenset({"a"}), "expires_at": at})
     old_fields = {"grants": frozenset({"a"}), "expires_at": at - timedelta(days=3)}
@@ -254,7 +259,7 @@ def test_other_duplicates_are_an_error() -> None:
 
 
 def test_removal_disable_is_idempotent() -> None:
-    account = AccountConfig(name="acct", provider="fake", settings={}, removal="disable")
+    account = AccountConfig(name="acct", provider="fake", settings={}, removal=Removal.DISABLE)
     enabled = LiveKey("id:1", "1", "keystate:team/k", {}, id="1")
     disabled = LiveKey("id:2", "2", "keystate:team/j", {}, id="2", enabled=False)
     result = plan([], [enabled, disabled], account=account, schema=FAKE)

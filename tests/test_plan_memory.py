@@ -8,10 +8,10 @@ import asyncio
 from pathlib import Path
 
 from keystate.config import load_config
+from keystate.contract import ConnectOptions
 from keystate.engine import make_plan
 from keystate.model import FieldValues, KeySpec, Location
 from keystate.plan import Plan
-from keystate.providers.base import ConnectOptions
 
 SANDBOX = """\
 version: 1

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from keystate.contract import AccountConfig, SecretSetting
 from keystate.diff import diff_account
 from keystate.model import KeySpec, LiveKey, Selector
 from keystate.plan import Plan
 from keystate.providers.algolia.schema import SCHEMA
-from keystate.providers.base import AccountConfig, SecretSetting
 from keystate.render import RenderOptions
 from keystate.render import json as json_renderer
 from keystate.render import text as text_renderer

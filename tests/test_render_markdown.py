@@ -9,10 +9,10 @@ from pathlib import Path
 
 from test_render import ACCOUNT, SCHEMA, sample_plan
 
+from keystate.contract import AccountConfig
 from keystate.diff import diff_account
 from keystate.model import KeySpec, LiveKey
 from keystate.plan import Plan
-from keystate.providers.base import AccountConfig
 from keystate.render import RenderOptions
 from keystate.render.markdown import GITHUB_LIMIT, MARKER, escape, fence_for, render
 

@@ -21,6 +21,15 @@ from keystate import gcpause, lint
 from keystate.config.files import FileRefused, FileTooLarge, read_regular
 from keystate.config.reader import Invalid, Reader, did_you_mean, kind_name, utc_now
 from keystate.config.yamltree import MAX_BYTES, YNode, YScalar, decode, parse
+from keystate.contract import (
+    AccountConfig,
+    ProviderSchema,
+    Removal,
+    SecretSetting,
+    SettingKind,
+    SettingSpec,
+    SettingValue,
+)
 from keystate.errors import ConfigError, Problem, Severity
 from keystate.model import (
     NAME_RE,
@@ -33,16 +42,7 @@ from keystate.model import (
     Selector,
     pack_places,
 )
-from keystate.providers.base import (
-    AccountConfig,
-    ProviderSchema,
-    SecretSetting,
-    SettingKind,
-    SettingSpec,
-    SettingValue,
-    known_providers,
-    schema_for,
-)
+from keystate.providers import known_providers, schema_for
 from keystate.secrets import Secret
 
 TOP_LEVEL: Final = ("version", "owner", "accounts", "keys")
@@ -325,20 +325,21 @@ def _read_account(
 
 def _read_common(
     reader: Reader, schema: ProviderSchema, entries: dict[str, tuple[YScalar, YNode]], what: str
-) -> tuple[str, float | None, int | None, float | None] | None:
+) -> tuple[Removal, float | None, int | None, float | None] | None:
     ok = True
-    removal = "delete"
+    removal = Removal.DELETE
     if "removal" in entries:
         node = entries["removal"][1]
         text = reader.string(node, "removal")
-        if text is not None and text not in ("delete", "disable"):
+        policies = {r.value: r for r in Removal}
+        if text is not None and text not in policies:
             reader.error(node, f"removal must be 'delete' or 'disable', not {text!r}")
             ok = False
-        elif text is not None and text not in schema.removal_policies:
+        elif text is not None and policies[text] not in schema.removal_policies:
             reader.error(node, f"removal: {text} is not supported by {schema.title} keys")
             ok = False
         elif text is not None:
-            removal = text
+            removal = policies[text]
     timeout = attempts = wait = None
     if "timeout" in entries:
         timeout = reader.number(entries["timeout"][1], "timeout", 0.01, 600)

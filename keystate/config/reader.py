@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 
 from keystate.config.expand import Expansion, expand
 from keystate.config.yamltree import YMap, YNode, YScalar, YSeq
+from keystate.contract import FieldSpec, Kind
 from keystate.errors import Problem, Severity
 from keystate.kinds import canonical_query, encode_query, query_value, to_utc
 from keystate.model import FieldValue, Location, Privilege
-from keystate.providers.base import FieldSpec, Kind
 
 
 class Invalid:

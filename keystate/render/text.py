@@ -13,10 +13,10 @@ from collections.abc import Callable
 import click
 
 from keystate import kinds
+from keystate.contract import Kind, ProviderSchema
 from keystate.diff import DESCRIPTION, PROTECT, AccountDiff, Change, FieldChange, marker_for
 from keystate.model import Action, FieldValue, KeySpec, LiveKey
 from keystate.plan import Plan
-from keystate.providers.base import ProviderSchema
 from keystate.render import RenderOptions
 
 _HEADINGS = {
@@ -91,7 +91,7 @@ def _block(schema: ProviderSchema, change: Change, style: Style, owner: str | No
         if change.action is Action.ADOPT and change.desired is not None:
             marker = marker_for(change.desired, owner).render()
             lines.append(f"        # the stored description gets the ownership marker {marker}")
-        lines += _changed_fields(change, style)
+        lines += _changed_fields(schema, change, style)
         shown = len(change.fields)
         hidden = len(schema.fields) + 2 - shown
         if hidden > 0:
@@ -140,18 +140,18 @@ def _rows(values: list[tuple[str, FieldValue]], symbol: str, style: Style) -> li
     return [_row(symbol, name, kinds.to_text(value), width, style) for name, value in values]
 
 
-def _changed_fields(change: Change, style: Style) -> list[str]:
+def _changed_fields(schema: ProviderSchema, change: Change, style: Style) -> list[str]:
     width = max((len(f.name) for f in change.fields), default=0)
+    maps = {f.name for f in schema.fields if f.kind is Kind.QUERY}
     lines: list[str] = []
     for fc in sorted(change.fields, key=lambda f: f.name):
-        lines += _field_change(fc, width, style)
+        lines += _field_change(fc, width, style, fc.name in maps)
     return lines
 
 
-def _field_change(fc: FieldChange, width: int, style: Style) -> list[str]:
+def _field_change(fc: FieldChange, width: int, style: Style, is_map: bool) -> list[str]:
     suffix = " # forces replacement" if fc.forces_replacement else ""
     if fc.members:
-        is_map = fc.name == "query_parameters"
         lines = [_row("~", fc.name, "{" if is_map else "[", width, style)]
         for symbol, text in fc.members:
             lines.append(f"          {style(symbol, symbol)} {text}")

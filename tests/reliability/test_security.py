@@ -30,11 +30,12 @@ import httpx
 import pytest
 
 from keystate.config import load_config
+from keystate.contract import ConnectOptions
 from keystate.emulators.algolia import AlgoliaEmulator
 from keystate.emulators.faults import FaultSpec, Knobs
 from keystate.emulators.http import start_in_thread
 from keystate.errors import ConfigError
-from keystate.providers.base import ConnectOptions, connect
+from keystate.providers import connect
 from keystate.secrets import SecretsSink
 
 from ._inputs import (

@@ -21,12 +21,12 @@ from urllib.parse import quote
 
 import httpx
 
-from keystate import __version__
+from keystate._version import __version__
+from keystate.contract import AccountConfig, ConnectOptions, CreatedKey, Grant
 from keystate.errors import NotFoundError, ProviderError, UsageError
 from keystate.kinds import canonical_query
 from keystate.model import FieldValue, KeySpec, LiveKey
 from keystate.providers.algolia.schema import ACL_DOCS, ACLS, SCHEMA
-from keystate.providers.base import AccountConfig, ConnectOptions, CreatedKey, Grant
 from keystate.providers.http import ApiError, Host, HostPool, HttpClient, HttpPolicy, response_json
 from keystate.secrets import Secret, fingerprint
 

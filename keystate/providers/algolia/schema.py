@@ -8,8 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
 
-from keystate.model import FieldValue, KeySpec
-from keystate.providers.base import (
+from keystate.contract import (
     SANDBOX_SETTING,
     FieldSpec,
     Kind,
@@ -18,6 +17,7 @@ from keystate.providers.base import (
     SettingKind,
     SettingSpec,
 )
+from keystate.model import FieldValue, KeySpec
 
 # The ACL enum of the Search API, in the specification's order.
 ACLS: Final = (
@@ -208,6 +208,7 @@ SCHEMA: Final = ProviderSchema(
             "Expiry (RFC 3339); compared with the live remaining validity",
             default=None,
             tolerance=timedelta(seconds=60),
+            expiry=True,
         ),
     ),
     selector_kinds=("fingerprint",),

@@ -23,16 +23,16 @@ from urllib.parse import quote
 
 import httpx
 
-from keystate import __version__
-from keystate.errors import NotFoundError, ProviderError
-from keystate.model import FieldValue, KeySpec, LiveKey, Privilege
-from keystate.providers.base import (
+from keystate._version import __version__
+from keystate.contract import (
     AccountConfig,
     Catalogue,
     ConnectOptions,
     CreatedKey,
     Grant,
 )
+from keystate.errors import NotFoundError, ProviderError
+from keystate.model import FieldValue, KeySpec, LiveKey, Privilege
 from keystate.providers.coveo.schema import SCHEMA
 from keystate.providers.http import ApiError, HostPool, HttpClient, HttpPolicy, response_json
 from keystate.secrets import Secret

@@ -19,16 +19,17 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Final
 
-from keystate.model import FieldValue, KeySpec, Privilege
-from keystate.providers.base import (
+from keystate.contract import (
     SANDBOX_SETTING,
     FieldSpec,
     Kind,
     LintRule,
     ProviderSchema,
+    Removal,
     SettingKind,
     SettingSpec,
 )
+from keystate.model import FieldValue, KeySpec, Privilege
 
 REGIONS: Final = ("us", "eu", "au", "ca", "hipaa")
 # Owners documented by Coveo (D159); newer products may add more, so an owner far from
@@ -60,6 +61,23 @@ def _check_privileges(value: FieldValue) -> list[str]:
         if item.target_id is not None and not item.target_id.strip():
             problems.append("target_id must not be empty (use '*' for every resource)")
     return problems
+
+
+def _every_target(value: FieldValue) -> FieldValue:
+    """Privileges with ``target_id: "*"`` (every resource) written as no target id.
+
+    Both mean "every resource in the domain" (coveo-api.md §4.7, §6), and whether Coveo
+    echoes a privilege sent without ``targetId`` as ``"*"`` is not documented. Were the
+    two compared as different, a create-only field would plan a replace — a new key
+    value — on every run.
+    """
+    if not isinstance(value, frozenset):
+        return value
+    return frozenset(
+        Privilege(p.owner, p.target_domain, p.type) if p.target_id == "*" else p
+        for p in value
+        if isinstance(p, Privilege)
+    )
 
 
 def _check_ips(value: FieldValue) -> list[str]:
@@ -159,6 +177,14 @@ SCHEMA: Final = ProviderSchema(
             create_only=True,
             any_when_unset=True,
             check=_check_privileges,
+            implied_by="template",
+            compare_as=_every_target,
+            member_json_schema={
+                "properties": {
+                    "target_domain": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"},
+                    "type": {"enum": list(TYPES)},
+                }
+            },
         ),
         FieldSpec(
             "allowed_ips",
@@ -197,10 +223,11 @@ SCHEMA: Final = ProviderSchema(
             create_only=True,
             any_when_unset=True,
             tolerance=timedelta(seconds=60),
+            expiry=True,
         ),
     ),
     selector_kinds=("id",),
-    removal_policies=("delete", "disable"),
+    removal_policies=(Removal.DELETE, Removal.DISABLE),
     description_max=1000,
     eventually_consistent=False,
     key_rules=_key_rules,

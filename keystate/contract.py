@@ -1,35 +1,32 @@
 """The provider contract: what a provider declares (schema) and what it does (I/O).
 
-A provider module is split in two so that ``keystate --help`` and ``validate`` never
-import the HTTP stack:
+The core (configuration, diff, plan, lint, renderers) knows providers only through this
+module; a provider knows the core only through this module and :mod:`keystate.model`.
 
-* ``keystate.providers.<name>.schema`` exports ``SCHEMA``, a :class:`ProviderSchema`:
-  connection settings and key fields, declaratively. The configuration loader, the
-  diff and the renderers interpret it; none of them knows a provider by name.
-* ``keystate.providers.<name>.api`` exports ``connect(account, options)``, which returns
-  a :class:`Provider`: list the live keys, create/update/delete/disable one, read one
+A provider is split in two so that ``keystate --help`` and ``validate`` never import the
+HTTP stack (:mod:`keystate.providers` is the registry that loads each half):
+
+* its ``schema`` module exports ``SCHEMA``, a :class:`ProviderSchema`: connection
+  settings and key fields, declaratively — including the roles some fields play for the
+  core (which field is the expiry, which one a template implies, how a value compares).
+  The configuration loader, the diff and the renderers interpret it; none of them knows
+  a provider or a field by name.
+* its ``api`` module exports ``connect(account, options)``, which returns a
+  :class:`Provider`: list the live keys, create/update/delete/disable one, read one
   back. It is the only code that knows HTTP paths and JSON shapes.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from types import ModuleType
 from typing import Final, Protocol
 
-from keystate.errors import UsageError
 from keystate.model import FieldValue, KeySpec, LiveKey, Location, Privilege
 from keystate.secrets import Secret
-
-PROVIDERS: dict[str, str] = {
-    "algolia": "keystate.providers.algolia",
-    "coveo": "keystate.providers.coveo",
-}
 
 
 class Kind(Enum):
@@ -70,6 +67,17 @@ class FieldSpec:
     example: str | None = None
     # A regular expression each member of a string set must match (JSON schema and check).
     item_pattern: str | None = None
+    # The key's expiry: lint asks for one, and a key the provider reports expired is
+    # renewed by replacing it with this field forcing the replacement.
+    expiry: bool = False
+    # The name of another field which, when set, provides this one (e.g. a template
+    # provides a key's privileges): this field is then neither declared nor imported.
+    implied_by: str | None = None
+    # Values that mean the same to the provider compare equal once passed through this
+    # (e.g. a privilege on every target written two ways). Applied to both sides.
+    compare_as: Callable[[FieldValue], FieldValue] | None = None
+    # JSON-schema constraints for one member of a set field (beyond its kind's shape).
+    member_json_schema: Mapping[str, object] | None = None
 
 
 class SettingKind(Enum):
@@ -104,6 +112,13 @@ SANDBOX_SETTING: Final = SettingSpec(
 )
 
 
+class Removal(Enum):
+    """What happens to a managed key that is no longer declared (``removal:``)."""
+
+    DELETE = "delete"
+    DISABLE = "disable"
+
+
 @dataclass(frozen=True)
 class LintRule:
     """A least-privilege warning: ``check`` returns (field, message) when it applies."""
@@ -122,7 +137,7 @@ class ProviderSchema:
     settings: tuple[SettingSpec, ...]
     fields: tuple[FieldSpec, ...]
     selector_kinds: tuple[str, ...]
-    removal_policies: tuple[str, ...] = ("delete",)
+    removal_policies: tuple[Removal, ...] = (Removal.DELETE,)
     description_max: int | None = None
     # Whether reads may lag behind writes; apply then waits (bounded) after each write.
     eventually_consistent: bool = False
@@ -144,6 +159,11 @@ class ProviderSchema:
     @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
+
+    @property
+    def expiry(self) -> FieldSpec | None:
+        """The field that is the key's expiry, if the provider has one."""
+        return next((f for f in self.fields if f.expiry), None)
 
     def defaults(self) -> dict[str, FieldValue]:
         return {f.name: f.default for f in self.fields}
@@ -167,7 +187,7 @@ class AccountConfig:
     name: str
     provider: str
     settings: Mapping[str, SettingValue]
-    removal: str = "delete"
+    removal: Removal = Removal.DELETE
     timeout: float | None = None
     max_attempts: int | None = None
     wait_timeout: float | None = None
@@ -279,24 +299,6 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-def provider_module(name: str, part: str) -> ModuleType:
-    try:
-        base = PROVIDERS[name]
-    except KeyError:
-        raise UsageError(f"unknown provider {name!r}") from None
-    return importlib.import_module(f"{base}.{part}")
-
-
-def schema_for(name: str) -> ProviderSchema:
-    schema = provider_module(name, "schema").SCHEMA
-    assert isinstance(schema, ProviderSchema)
-    return schema
-
-
-def known_providers() -> tuple[str, ...]:
-    return tuple(PROVIDERS)
-
-
 @dataclass(frozen=True)
 class ConnectOptions:
     """Run-wide options a provider connection needs."""
@@ -307,8 +309,3 @@ class ConnectOptions:
 
 class ConnectFn(Protocol):
     def __call__(self, account: AccountConfig, options: ConnectOptions) -> Provider: ...
-
-
-def connect(account: AccountConfig, options: ConnectOptions) -> Provider:
-    fn: ConnectFn = provider_module(account.provider, "api").connect
-    return fn(account, options)
