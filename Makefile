@@ -29,6 +29,7 @@ $(NODE_STAMP): $(NODE_CONFORMANCE)/package.json $(NODE_CONFORMANCE)/package-lock
 lint: $(STAMP)
 	$(BIN)/ruff check keystate tests bench scripts
 	$(BIN)/ruff format --check keystate tests bench scripts
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

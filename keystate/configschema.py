@@ -13,7 +13,7 @@ from typing import Any
 
 from keystate import lint
 from keystate._version import __version__
-from keystate.config.loader import ACCOUNT_COMMON, KEY_COMMON
+from keystate.config.state import ACCOUNT_COMMON, KEY_COMMON
 from keystate.contract import (
     FieldSpec,
     Kind,

@@ -38,7 +38,7 @@ class Kind(Enum):
     STRING_SET = "string_set"  # a YAML list, compared as a set
     TIMESTAMP = "timestamp"  # RFC 3339 with an offset; compared with a tolerance
     QUERY = "query"  # a mapping or a query string; compared in canonical form
-    PRIVILEGES = "privileges"  # a list of {owner, target_domain, type?, target_id?}
+    PRIVILEGES = "privilege_set"  # a list of {owner, target_domain, type?, target_id?}
 
 
 @dataclass(frozen=True)

@@ -3,86 +3,19 @@
 Live keys are sorted into four kinds: the **credential** keystate runs with (never
 touched), **managed** keys (our ownership marker), **foreign** keys (another owner's
 marker) and **unmanaged** keys (no marker; never touched). Declared keys are matched to
-managed keys by name; field equality is the kind's (``kinds.equal``), so list order,
-absent-versus-default and expiry jitter never show as changes.
-
-Member-level detail of a changed structured field, and only of fields that did change:
-set members that left and joined (plain set arithmetic), and which query parameter
-changed (deepdiff, the one structured value where a member can change in place).
+managed keys by name and compared field by field (:mod:`keystate.compare`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
-from urllib.parse import parse_qsl
 
-from keystate import kinds
-from keystate.contract import AccountConfig, FieldSpec, Kind, ProviderSchema, Removal
+from keystate.compare import field_changes
+from keystate.contract import AccountConfig, ProviderSchema, Removal
 from keystate.errors import PlanError
-from keystate.model import Action, FieldValue, KeySpec, LiveKey, Marker
-
-DESCRIPTION = "description"
-PROTECT = "protect"
-# The note of the removal that finishes a replace whose old key outlived it: the declared
-# key of that name exists, so removing the old one waits for nothing else (apply).
-LEFTOVER_OF_REPLACE = "left over from an interrupted replace"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    name: str
-    before: FieldValue
-    after: FieldValue
-    forces_replacement: bool = False
-    # Member-level detail for structured values: (symbol, text) pairs.
-    members: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    action: Action
-    account: str
-    provider: str
-    name: str
-    desired: KeySpec | None = None
-    live: LiveKey | None = None
-    fields: tuple[FieldChange, ...] = ()
-    note: str = ""
-    # Finishing an interrupted create: deliver the live key's value to the sink again.
-    delivers_value: bool = False
-
-    @property
-    def address(self) -> str:
-        return f"{self.account}/{self.name}"
-
-    @property
-    def changed_fields(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields)
-
-    @property
-    def forces_replacement(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields if f.forces_replacement)
-
-    def sort_key(self) -> tuple[int, str]:
-        return (self.action.order, self.name)
-
-
-@dataclass(frozen=True)
-class AccountDiff:
-    account: AccountConfig
-    schema: ProviderSchema
-    changes: tuple[Change, ...]
-    unchanged: int
-    managed: int
-    unmanaged: tuple[LiveKey, ...]
-    foreign: int
-    refusals: tuple[str, ...] = ()
-    # Refs of every live key the plan was made from: a key with our marker that is not
-    # among them appeared since, e.g. made by another apply running at the same time.
-    seen: frozenset[str] = frozenset()
+from keystate.model import Action, KeySpec, LiveKey
+from keystate.plan import AccountDiff, Change, FieldChange, Reason
 
 
 @dataclass
@@ -106,88 +39,6 @@ def _sort(live: Sequence[LiveKey], owner: str | None) -> _Sorted:
         else:
             out.managed.setdefault(marker.name, []).append(key)
     return out
-
-
-def marker_for(spec: KeySpec, owner: str | None) -> Marker:
-    return Marker(spec.name, owner, spec.protect)
-
-
-def field_changes(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> tuple[FieldChange, ...]:
-    """Fields whose live value does not satisfy the declared one."""
-    out: list[FieldChange] = []
-    if spec.description != live.description:
-        out.append(FieldChange(DESCRIPTION, live.description, spec.description))
-    live_marker = live.marker
-    live_protect = bool(live_marker and live_marker.protect)
-    if spec.protect != live_protect:
-        out.append(FieldChange(PROTECT, live_protect, spec.protect))
-    declared, found = spec.fields, live.fields
-    for fspec in schema.fields:
-        name, default = fspec.name, fspec.default
-        desired = declared.get(name, default)
-        current = found.get(name, default)
-        # Equal values satisfy every kind's comparison; most fields are equal.
-        if desired != current and not kinds.equal(fspec, desired, current):
-            out.append(
-                FieldChange(
-                    fspec.name,
-                    current,
-                    desired,
-                    forces_replacement=fspec.create_only,
-                    members=_members(fspec, current, desired),
-                )
-            )
-    return tuple(out)
-
-
-def _members(spec: FieldSpec, before: FieldValue, after: FieldValue) -> tuple[tuple[str, str], ...]:
-    if spec.kind is Kind.QUERY and isinstance(before, str) and isinstance(after, str):
-        return _deep_members(dict(parse_qsl(before)), dict(parse_qsl(after)))
-    if isinstance(before, frozenset) and isinstance(after, frozenset):
-        return _set_members(before, after)
-    return ()
-
-
-def _set_members(before: frozenset[Any], after: frozenset[Any]) -> tuple[tuple[str, str], ...]:
-    """A set changes by members leaving and joining: ``-`` and ``+``, never a ``~`` that
-    would pair two unrelated members (a whole Privilege is one member)."""
-    out = [("-", _member_text(m)) for m in before - after]
-    out += [("+", _member_text(m)) for m in after - before]
-    return tuple(sorted(out, key=lambda item: (item[1], item[0])))
-
-
-def _member_text(member: object) -> str:
-    as_list = kinds.to_json(frozenset({member}))  # type: ignore[arg-type]
-    assert isinstance(as_list, list)
-    return _j(as_list[0])
-
-
-def _deep_members(before: object, after: object) -> tuple[tuple[str, str], ...]:
-    from deepdiff import DeepDiff  # imported only when a structured field changed
-
-    tree = DeepDiff(before, after, ignore_order=True, view="tree")
-    out: list[tuple[str, str]] = []
-    for report, symbol in (
-        ("iterable_item_removed", "-"),
-        ("iterable_item_added", "+"),
-        ("dictionary_item_removed", "-"),
-        ("dictionary_item_added", "+"),
-        ("values_changed", "~"),
-        ("type_changes", "~"),
-    ):
-        for level in tree.get(report, []):
-            path = level.path(output_format="list")
-            key = str(path[0]) if path and isinstance(path[0], str) else None
-            if symbol == "~":
-                text = f"{_j(level.t1)} -> {_j(level.t2)}"
-            else:
-                text = _j(level.t2 if symbol == "+" else level.t1)
-            out.append((symbol, f"{key} = {text}" if key is not None else text))
-    return tuple(sorted(out, key=lambda item: (item[1], item[0])))
-
-
-def _j(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def diff_account(
@@ -263,10 +114,10 @@ class _Planner:
             self.interrupted_create(spec, current)
             return
         fields = field_changes(self.schema, spec, current)
-        note = ""
+        reason: Reason | None = None
         if current.expired:
             fields = _expired(self.schema, spec, current, fields)
-            note = "the live key has expired"
+            reason = Reason.EXPIRED
         forced = [f.name for f in fields if f.forces_replacement]
         if not fields:
             self.unchanged += 1
@@ -277,7 +128,7 @@ class _Planner:
                     "replacing the key; set protect: false first if you mean it"
                 )
             self.change(
-                Action.REPLACE, spec.name, desired=spec, live=current, fields=fields, note=note
+                Action.REPLACE, spec.name, desired=spec, live=current, fields=fields, reason=reason
             )
         else:
             self.change(Action.UPDATE, spec.name, desired=spec, live=current, fields=fields)
@@ -294,7 +145,7 @@ class _Planner:
                 live=current,
                 fields=fields,
                 delivers_value=True,
-                note="finishes an interrupted create: its value goes to --secrets-out again",
+                reason=Reason.FINISH_CREATE,
             )
             return
         forced = tuple(replace(f, forces_replacement=True) for f in fields)
@@ -304,7 +155,7 @@ class _Planner:
             desired=spec,
             live=current,
             fields=forced,
-            note="an interrupted create left this key, and its value cannot be read back",
+            reason=Reason.ORPHANED_CREATE,
         )
 
     def adopt(self, spec: KeySpec) -> None:
@@ -332,9 +183,7 @@ class _Planner:
 
     def undeclared(self, name: str, current: LiveKey) -> None:
         if current.marker and current.marker.pending:
-            self.change(
-                Action.DELETE, name, live=current, note="left over from an interrupted create"
-            )
+            self.change(Action.DELETE, name, live=current, reason=Reason.LEFTOVER_OF_CREATE)
         elif current.marker and current.marker.protect:
             self.refusals.append(
                 f"{self.account.name}/{name} ({current.ref}) is protected and no longer "
@@ -395,27 +244,9 @@ def _resolve_duplicates(
             continue
         spec = desired.get(name)
         if spec is not None:
-            matching = [k for k in keys if not field_changes(schema, spec, k)]
-            others = [k for k in keys if k not in matching]
-            leftovers = all(
-                any(f.forces_replacement for f in field_changes(schema, spec, k)) for k in others
-            )
-            if len(matching) == 1 and others and leftovers:
-                managed[name] = matching[0]
-                for old in others:
-                    action = _removal(account, old)
-                    if action is None:
-                        continue  # already disabled under `removal: disable`
-                    changes.append(
-                        Change(
-                            action,
-                            account.name,
-                            schema.name,
-                            name,
-                            live=old,
-                            note=LEFTOVER_OF_REPLACE,
-                        )
-                    )
+            kept = _finish_replace(account, schema, spec, keys, changes)
+            if kept is not None:
+                managed[name] = kept
                 continue
         refs = ", ".join(k.ref for k in keys)
         errors.append(
@@ -423,6 +254,39 @@ def _resolve_duplicates(
             "delete all but one by hand (keystate will not guess which one is in use)"
         )
     return managed
+
+
+def _finish_replace(
+    account: AccountConfig,
+    schema: ProviderSchema,
+    spec: KeySpec,
+    keys: list[LiveKey],
+    changes: list[Change],
+) -> LiveKey | None:
+    """The key to keep when exactly one of ``keys`` matches the declaration and the
+    others are old keys of an interrupted replace (they differ in a create-only field),
+    which are then removed; None otherwise."""
+    matching = [k for k in keys if not field_changes(schema, spec, k)]
+    others = [k for k in keys if k not in matching]
+    leftovers = all(
+        any(f.forces_replacement for f in field_changes(schema, spec, k)) for k in others
+    )
+    if len(matching) != 1 or not others or not leftovers:
+        return None
+    for old in others:
+        action = _removal(account, old)
+        if action is not None:  # None: already disabled under `removal: disable`
+            changes.append(
+                Change(
+                    action,
+                    account.name,
+                    schema.name,
+                    spec.name,
+                    live=old,
+                    reason=Reason.LEFTOVER_OF_REPLACE,
+                )
+            )
+    return matching[0]
 
 
 def _removal(account: AccountConfig, old: LiveKey) -> Action | None:
@@ -456,7 +320,7 @@ def _drop_pending(
                     schema.name,
                     name,
                     live=key,
-                    note="left over from an interrupted create",
+                    reason=Reason.LEFTOVER_OF_CREATE,
                 )
             )
     return keep

@@ -15,7 +15,7 @@ from typing import Final, TypeVar
 from keystate import gcpause, grants
 from keystate.config import Config
 from keystate.contract import AccountConfig, Catalogue, ConnectOptions, Provider
-from keystate.diff import AccountDiff, diff_account
+from keystate.diff import diff_account
 from keystate.errors import (
     ConfigError,
     KeystateError,
@@ -25,7 +25,7 @@ from keystate.errors import (
     UsageError,
 )
 from keystate.model import LiveKey
-from keystate.plan import Plan, new_plan
+from keystate.plan import AccountDiff, Plan, new_plan
 from keystate.providers import connect
 
 T = TypeVar("T")

@@ -5,6 +5,10 @@ thousands of small objects (YAML nodes, key specs, live keys) that form no refer
 cycles. The cyclic collector still scans them, again and again as they pile up: at
 12,000 keys that was half of the load time. Reference counting frees everything these
 phases drop, so the collector can wait until they are over.
+
+Pauses may overlap in any order (two asyncio tasks each holding one across an
+``await``): the collector stays off while any pause is open and is restored, to the
+state it had before the first one, when the last one closes.
 """
 
 from __future__ import annotations
@@ -13,19 +17,21 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-_depth = 0
+_open = 0
+_was_enabled = False
 
 
 @contextmanager
 def paused() -> Iterator[None]:
-    """Run the block with the cyclic collector off (nestable; restores its state)."""
-    global _depth  # noqa: PLW0603 - the nesting depth is the process's, like gc's own state
-    was_enabled = gc.isenabled() if _depth == 0 else False
-    _depth += 1
+    """Run the block with the cyclic collector off (overlapping pauses are fine)."""
+    global _open, _was_enabled  # noqa: PLW0603 - the collector's state is the process's
+    if _open == 0:
+        _was_enabled = gc.isenabled()
+    _open += 1
     gc.disable()
     try:
         yield
     finally:
-        _depth -= 1
-        if _depth == 0 and was_enabled:
+        _open -= 1
+        if _open == 0 and _was_enabled:
             gc.enable()

@@ -1,8 +1,14 @@
-"""The Plan: ordered changes for every account, counts, safety gates, JSON form (§5–§7).
+"""The Plan and its parts: what changes, in what order, and whether it may be applied.
 
-A plan knows how to count itself, check itself against the safety gates and turn itself
-into the versioned JSON document that ``plan --format json`` prints and ``plan --out``
-saves. Renderers and ``apply`` only read it.
+* :class:`FieldChange` — one field of one key, before -> after.
+* :class:`Change` — one action on one key (:class:`~keystate.model.Action`), with the
+  :class:`Reason` when it is not the plain consequence of the configuration.
+* :class:`AccountDiff` — an account's changes and counts, made by :mod:`keystate.diff`.
+* :class:`Plan` — every account's diff; it counts itself and checks itself against the
+  safety gates (DESIGN §6).
+
+Its document form (``plan --format json``, ``plan --out``) is :mod:`keystate.planfile`.
+Renderers and ``apply`` only read a plan.
 """
 
 from __future__ import annotations
@@ -10,19 +16,117 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
+from typing import Final
 
-from keystate import kinds
-from keystate._version import __version__
-from keystate.contract import ProviderSchema
-from keystate.diff import DESCRIPTION, PROTECT, AccountDiff, Change
-from keystate.kinds import JSONValue
-from keystate.model import Action, KeySpec, LiveKey
+from keystate.contract import AccountConfig, ProviderSchema
+from keystate.model import Action, FieldValue, KeySpec, LiveKey
 
-FORMAT_VERSION = "1"
-DEFAULT_MAX_DELETE_RATIO = 0.25
-RATIO_MIN_MANAGED = 4
-REMOVALS = (Action.DELETE, Action.DISABLE)
-CREATING = (Action.CREATE, Action.REPLACE)
+# keystate's own key attributes, next to the provider's fields in diffs and documents.
+DESCRIPTION: Final = "description"
+PROTECT: Final = "protect"
+DEFAULT_MAX_DELETE_RATIO: Final = 0.25
+RATIO_MIN_MANAGED: Final = 4
+REMOVALS: Final = (Action.DELETE, Action.DISABLE)
+CREATING: Final = (Action.CREATE, Action.REPLACE)
+
+
+class Reason(Enum):
+    """Why a change is planned, when it is not simply what the configuration asks for.
+
+    Safety decisions read the reason, never the human-readable note it comes with.
+    """
+
+    EXPIRED = "expired"
+    FINISH_CREATE = "finish_create"
+    ORPHANED_CREATE = "orphaned_create"
+    LEFTOVER_OF_CREATE = "leftover_of_create"
+    LEFTOVER_OF_REPLACE = "leftover_of_replace"
+
+    @property
+    def note(self) -> str:
+        return _NOTES[self]
+
+    @property
+    def finishes_earlier_apply(self) -> bool:
+        """A removal that cleans up after an interrupted apply: it is no deletion the
+        configuration asked for, so the mass-deletion gate does not count it."""
+        return self in (Reason.LEFTOVER_OF_CREATE, Reason.LEFTOVER_OF_REPLACE)
+
+    @classmethod
+    def from_note(cls, note: str) -> Reason | None:
+        return next((r for r in cls if r.note == note), None)
+
+
+_NOTES: Final = {
+    Reason.EXPIRED: "the live key has expired",
+    Reason.FINISH_CREATE: "finishes an interrupted create: its value goes to --secrets-out again",
+    Reason.ORPHANED_CREATE: (
+        "an interrupted create left this key, and its value cannot be read back"
+    ),
+    Reason.LEFTOVER_OF_CREATE: "left over from an interrupted create",
+    # The old key of a replace that outlived it: the declared key of that name exists, so
+    # removing the old one waits for nothing else (apply).
+    Reason.LEFTOVER_OF_REPLACE: "left over from an interrupted replace",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    name: str
+    before: FieldValue
+    after: FieldValue
+    forces_replacement: bool = False
+    # Member-level detail for structured values: (symbol, text) pairs.
+    members: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    action: Action
+    account: str
+    provider: str
+    name: str
+    desired: KeySpec | None = None
+    live: LiveKey | None = None
+    fields: tuple[FieldChange, ...] = ()
+    reason: Reason | None = None
+    # Finishing an interrupted create: deliver the live key's value to the sink again.
+    delivers_value: bool = False
+
+    @property
+    def address(self) -> str:
+        return f"{self.account}/{self.name}"
+
+    @property
+    def note(self) -> str:
+        return self.reason.note if self.reason is not None else ""
+
+    @property
+    def changed_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def forces_replacement(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.forces_replacement)
+
+    def sort_key(self) -> tuple[int, str]:
+        return (self.action.order, self.name)
+
+
+@dataclass(frozen=True)
+class AccountDiff:
+    account: AccountConfig
+    schema: ProviderSchema
+    changes: tuple[Change, ...]
+    unchanged: int
+    managed: int
+    unmanaged: tuple[LiveKey, ...]
+    foreign: int
+    refusals: tuple[str, ...] = ()
+    # Refs of every live key the plan was made from: a key with our marker that is not
+    # among them appeared since, e.g. made by another apply running at the same time.
+    seen: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -57,16 +161,9 @@ class Plan:
         """Reasons to refuse applying this plan (empty: go ahead)."""
         reasons = list(self.refusals)
         if not force:
-            for account in self.accounts:
-                removals = [c for c in account.changes if c.action in REMOVALS and not c.note]
-                managed = account.managed
-                if managed >= RATIO_MIN_MANAGED and len(removals) > max_delete_ratio * managed:
-                    reasons.append(
-                        f"{account.account.name}: the plan removes {len(removals)} of {managed} "
-                        f"managed keys ({len(removals) / managed:.0%}), more than the "
-                        f"--max-delete-ratio of {max_delete_ratio:.0%}; check the configuration, "
-                        "then re-run with --force if you mean it"
-                    )
+            reasons += [
+                r for a in self.accounts if (r := _mass_removal(a, max_delete_ratio)) is not None
+            ]
         creating = [c for c in self.changes if c.action in CREATING or c.delivers_value]
         if creating and not secrets_sink:
             names = ", ".join(c.address for c in creating[:3]) + (
@@ -79,82 +176,24 @@ class Plan:
             )
         return reasons
 
-    def to_dict(self) -> dict[str, JSONValue]:
-        counts = self.counts()
-        return {
-            "format_version": FORMAT_VERSION,
-            "keystate_version": __version__,
-            "created_at": kinds.format_timestamp(self.created_at),
-            "owner": self.owner,
-            "accounts": [_account_json(a) for a in self.accounts],
-            "changes": [_change_json(a.schema, c) for a in self.accounts for c in a.changes],
-            "summary": {k: v for k, v in counts.items()},
-            "warnings": list(self.warnings),
-            "refusals": list(self.refusals),
-        }
+
+def _mass_removal(account: AccountDiff, max_delete_ratio: float) -> str | None:
+    removals = [
+        c
+        for c in account.changes
+        if c.action in REMOVALS and not (c.reason and c.reason.finishes_earlier_apply)
+    ]
+    managed = account.managed
+    if managed < RATIO_MIN_MANAGED or len(removals) <= max_delete_ratio * managed:
+        return None
+    return (
+        f"{account.account.name}: the plan removes {len(removals)} of {managed} "
+        f"managed keys ({len(removals) / managed:.0%}), more than the "
+        f"--max-delete-ratio of {max_delete_ratio:.0%}; check the configuration, "
+        "then re-run with --force if you mean it"
+    )
 
 
 def new_plan(accounts: list[AccountDiff], owner: str | None, warnings: list[str]) -> Plan:
     ordered = tuple(sorted(accounts, key=lambda a: a.account.name))
     return Plan(ordered, owner, datetime.now(UTC), tuple(warnings))
-
-
-def _account_json(account: AccountDiff) -> JSONValue:
-    settings: dict[str, JSONValue] = {}
-    for key, value in account.account.describe().items():
-        settings[key] = value if isinstance(value, str) else list(value)
-    return {
-        "name": account.account.name,
-        "provider": account.schema.name,
-        "settings": settings,
-        "removal": account.account.removal.value,
-        "timeout": account.account.timeout,
-        "max_attempts": account.account.max_attempts,
-        "wait_timeout": account.account.wait_timeout,
-        "managed": account.managed,
-        "unchanged": account.unchanged,
-        "unmanaged": len(account.unmanaged),
-        "foreign": account.foreign,
-    }
-
-
-def desired_view(schema: ProviderSchema, spec: KeySpec) -> dict[str, JSONValue]:
-    view: dict[str, JSONValue] = {DESCRIPTION: spec.description, PROTECT: spec.protect}
-    for fspec in schema.fields:
-        view[fspec.name] = kinds.to_json(spec.fields.get(fspec.name, fspec.default))
-    return view
-
-
-def live_view(schema: ProviderSchema, key: LiveKey) -> dict[str, JSONValue]:
-    marker = key.marker
-    view: dict[str, JSONValue] = {
-        DESCRIPTION: key.description,
-        PROTECT: bool(marker and marker.protect),
-    }
-    if marker is not None and marker.pending:
-        view["pending"] = True
-    for fspec in schema.fields:
-        view[fspec.name] = kinds.to_json(key.fields.get(fspec.name, fspec.default))
-    return view
-
-
-def _change_json(schema: ProviderSchema, change: Change) -> JSONValue:
-    out: dict[str, JSONValue] = {
-        "address": change.address,
-        "account": change.account,
-        "name": change.name,
-        "provider": change.provider,
-        "action": change.action.value,
-        "before": live_view(schema, change.live) if change.live else None,
-        "after": desired_view(schema, change.desired) if change.desired else None,
-        "changed_fields": list(change.changed_fields),
-        "forces_replacement": list(change.forces_replacement),
-        "live_fingerprint": change.live.ref if change.live else None,
-    }
-    if change.desired and change.desired.adopt:
-        out["adopt"] = str(change.desired.adopt)
-    if change.note:
-        out["note"] = change.note
-    if change.delivers_value:
-        out["delivers_value"] = True
-    return out

@@ -12,6 +12,7 @@ from algoliasearch.search.models.api_key import ApiKey
 from click.testing import Result
 from conftest import ADMIN_KEY, APP_ID, Algolia, algolia_account, official_client
 
+from keystate import planfile
 from keystate.config import load_config
 from keystate.contract import ConnectOptions
 from keystate.engine import make_plan
@@ -121,7 +122,12 @@ def test_reprs_and_plan_objects_hold_no_values(
 
     async def go() -> str:
         plan, conns = await make_plan(config, [], ConnectOptions())
-        texts = [repr(plan), repr(conns.providers), repr(config), json.dumps(plan.to_dict())]
+        texts = [
+            repr(plan),
+            repr(conns.providers),
+            repr(config),
+            planfile.dumps(planfile.document(plan)),
+        ]
         texts += [repr(k) for a in plan.accounts for k in a.unmanaged]
         await conns.aclose()
         return "\n".join(texts)

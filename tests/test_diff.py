@@ -12,6 +12,7 @@ from keystate.diff import diff_account
 from keystate.errors import PlanError
 from keystate.kinds import canonical_query
 from keystate.model import Action, KeySpec, LiveKey, Marker, Selector, parse_description
+from keystate.plan import Reason
 from keystate.providers.algolia.schema import SCHEMA as ALGOLIA
 from keystate.secrets import Secret, fingerprint
 
@@ -226,7 +227,7 @@ def test_duplicates_from_an_interrupted_replace_are_cleaned_up() -> None:
     result = plan([desired], [old, new], schema=FAKE)
     (change,) = result.changes
     assert change.action is Action.DELETE and change.live is old
-    assert change.note == "left over from an interrupted replace"
+    assert change.reason is Reason.LEFTOVER_OF_REPLACE
 
 
 def test_replace_leftover_is_disabled_under_removal_disable() -> None:
@@ -241,7 +242,7 @@ def test_replace_leftover_is_disabled_under_removal_disable() -> None:
     result = plan([desired], [old, new], account=account, schema=FAKE)
     (change,) = result.changes
     assert change.action is Action.DISABLE and change.live is old
-    assert change.note == "left over from an interrupted replace"
+    assert change.reason is Reason.LEFTOVER_OF_REPLACE
     # After the disable: one enabled key, one retired; nothing left to do.
     retired = LiveKey("id:old", "old", "keystate:team/k", old_fields, id="old", enabled=False)
     assert plan([desired], [retired, new], account=account, schema=FAKE).changes == ()

@@ -35,7 +35,6 @@ from keystate.errors import AmbiguousWriteError, NotFoundError, ProviderError
 
 log = logging.getLogger("keystate.http")
 
-RETRYABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
 # The largest answer read: Algolia lists every key in one response (10,000 keys are ~5 MB).
 MAX_RESPONSE_BYTES: Final = 64 * 2**20
 HOST_DOWN_SECONDS: Final = 300.0

@@ -21,9 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from keystate.diff import AccountDiff, Change
 from keystate.model import Action
-from keystate.plan import Plan
+from keystate.plan import AccountDiff, Change, Plan
 from keystate.render import RenderOptions
 from keystate.render import text as text_renderer
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 import click
 
 from keystate import kinds
+from keystate.compare import marker_for
 from keystate.contract import Kind, ProviderSchema
-from keystate.diff import DESCRIPTION, PROTECT, AccountDiff, Change, FieldChange, marker_for
 from keystate.model import Action, FieldValue, KeySpec, LiveKey
-from keystate.plan import Plan
+from keystate.plan import DESCRIPTION, PROTECT, AccountDiff, Change, FieldChange, Plan
 from keystate.render import RenderOptions
 
 _HEADINGS = {

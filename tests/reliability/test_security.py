@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from keystate import planfile
 from keystate.config import load_config
 from keystate.contract import ConnectOptions
 from keystate.emulators.algolia import AlgoliaEmulator
@@ -772,7 +773,7 @@ def test_reprs_hold_no_secret(emus: Emulators, tmp_path: Path) -> None:
         texts += [repr(a) for a in config.accounts.values()]
         texts += [repr(k) for a in plan.accounts for k in (*a.unmanaged, *a.changes)]
         texts += [repr(p.http) for p in conns.providers.values()]  # type: ignore[attr-defined]
-        texts.append(json.dumps(plan.to_dict()))
+        texts.append(planfile.dumps(planfile.document(plan)))
         await conns.aclose()
         return "\n".join(texts)
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from keystate._version import __version__
+from keystate.cli.ui import Ui
 from keystate.errors import EXIT_ERROR, EXIT_OK, SafetyError, UsageError
-from keystate.ui import Ui
 
 if TYPE_CHECKING:
     from keystate.apply import Result
@@ -86,21 +86,23 @@ class ApplyRun:
 
     async def saved(self, planfile: Path, config: Config | None) -> int:
 
-        from keystate import savedplan
+        from keystate import planfile as files
+        from keystate.apply import bind_live
         from keystate.engine import open_connections, read_live
+        from keystate.providers import schema_for
 
         ui = self.ui
-        document = savedplan.load(planfile)
+        document = files.load(planfile)
         if config is not None:
             accounts = dict(config.accounts)
         else:
-            accounts = savedplan.accounts_from_document(document, os.environ)
+            accounts = files.accounts_from_document(document, os.environ, schema_for)
         missing = [a["name"] for a in document["accounts"] if a["name"] not in accounts]
         if missing:
             raise UsageError(
                 f"the configuration has no account(s) {', '.join(missing)} of the plan"
             )
-        the_plan = savedplan.to_plan(document, accounts)
+        the_plan = files.to_plan(document, accounts, schema_for)
         render_plan(ui, the_plan, "text", self.show_unmanaged)
         self.gate(the_plan)
         if not the_plan.has_changes:
@@ -109,7 +111,7 @@ class ApplyRun:
         conns = open_connections(accounts, names, connect_options(ui))
         try:
             ui.progress("Checking that the plan is still current...")
-            bound = savedplan.bind_live(the_plan, await read_live(conns))
+            bound = bind_live(the_plan, await read_live(conns))
             return await self.execute(bound, conns)
         finally:
             await conns.aclose()

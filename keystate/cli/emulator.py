@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
+from keystate.cli.ui import Ui
 from keystate.errors import EXIT_OK, UsageError
-from keystate.ui import Ui
 
 
 @click.group()

@@ -1,9 +1,4 @@
-"""The ``keystate`` command line: parse, call the library, render, map errors to exit codes.
-
-Exit codes (every command): 0 success; 1 error (bad usage, invalid configuration, API
-failure, partial apply); 2 ``plan --detailed-exitcode`` with changes; 3 refused by a
-safety gate, nothing changed. Usage errors exit 1, not click's 2, so that 2 always
-means "changes pending".
+"""The commands: parse options, call the library, render, return an exit code.
 
 Heavy modules (httpx, deepdiff, the emulators) are imported inside the commands that
 need them, so ``keystate --help`` and ``keystate validate`` start fast.
@@ -12,173 +7,30 @@ need them, so ``keystate --help`` and ``keystate validate`` start fast.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from keystate._version import __version__
-from keystate.applyrun import ApplyRun, connect_options, render_plan
-from keystate.errors import (
-    EXIT_CHANGES,
-    EXIT_ERROR,
-    EXIT_OK,
-    EXIT_REFUSED,
-    ConfigError,
-    KeystateError,
-    SafetyError,
-    Severity,
-    UsageError,
+from keystate.cli.app import (
+    accounts_option,
+    cli,
+    config_option,
+    current_ui,
+    load,
+    run_async,
 )
-from keystate.ui import Ui
+from keystate.cli.applyrun import ApplyRun, connect_options, render_plan
+from keystate.cli.ui import Ui
+from keystate.errors import EXIT_CHANGES, EXIT_OK, EXIT_REFUSED, UsageError
 
 if TYPE_CHECKING:
     from keystate.config import Config
     from keystate.plan import Plan
 
-T = TypeVar("T")
 FORMATS = ("text", "json")
 PLAN_FORMATS = ("text", "json", "markdown")
-
-
-class KeystateGroup(click.Group):
-    """Maps every failure to keystate's exit codes, with one clear message, no traceback."""
-
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> NoReturn:
-        code = _run(
-            lambda: super(KeystateGroup, self).main(
-                args, prog_name or "keystate", complete_var, standalone_mode=False, **extra
-            )
-        )
-        sys.exit(code)
-
-
-def _run(invoke: Callable[[], object]) -> int:
-    ui = Ui()
-    try:
-        result = invoke()
-    except click.exceptions.Abort:
-        ui.err("Aborted.")
-        return EXIT_ERROR
-    except click.ClickException as exc:
-        ui.err(f"Error: {exc.format_message()}")
-        return EXIT_ERROR
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except ConfigError as exc:
-        ui.problems(exc.problems)
-        if exc.after_reading:
-            ui.err(f"Error: {exc} (found before any change; nothing was changed)")
-        else:
-            ui.err(f"Error: {exc} (nothing was sent to any provider)")
-        return EXIT_ERROR
-    except SafetyError as exc:
-        for reason in exc.reasons:
-            ui.err(f"Refused: {reason}")
-        ui.err("Nothing was changed.")
-        return EXIT_REFUSED
-    except KeystateError as exc:
-        ui.err(f"Error: {exc}")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        ui.err("Interrupted. Run the command again to finish; apply picks up where it stopped.")
-        return EXIT_ERROR
-    except Exception as exc:  # the last line of defence: still no traceback, no secret
-        ui.err(f"Internal error: {type(exc).__name__}: {exc}")
-        ui.err("This is a bug in keystate; please report it with the command you ran.")
-        return EXIT_ERROR
-    return result if isinstance(result, int) else EXIT_OK
-
-
-def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run, imported on first use (asyncio costs ~40 ms of start-up).
-
-    The result is handed back through a holder, not as the main task's result: on
-    Python 3.11, asyncio.run's SIGINT bookkeeping formats the main task with its result
-    (``signal.getsignal`` builds an error message with the handler's repr), and the repr
-    of a 100,000-key plan took 14 MB and a noticeable pause.
-    """
-    import asyncio
-
-    holder: list[T] = []
-
-    async def main() -> None:
-        holder.append(await coroutine)
-
-    asyncio.run(main())
-    return holder[0]
-
-
-def config_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "-c",
-        "--config",
-        "config_path",
-        type=click.Path(path_type=Path),
-        default=Path("keystate.yaml"),
-        show_default=True,
-        help="Configuration file, or a directory of *.yaml/*.yml files.",
-    )(f)
-
-
-def accounts_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--account",
-        "accounts",
-        multiple=True,
-        metavar="NAME",
-        help="Only this account (repeatable). Default: all accounts.",
-    )(f)
-
-
-@click.group(cls=KeystateGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "-v", "--verbose", count=True, help="Log to stderr: -v info, -vv debug (secrets redacted)."
-)
-@click.option("-q", "--quiet", is_flag=True, help="Only errors and the requested output.")
-@click.option("--no-color", is_flag=True, help="No colours (also: NO_COLOR=1).")
-@click.version_option(__version__, "--version", prog_name="keystate")
-@click.pass_context
-def cli(ctx: click.Context, verbose: int, quiet: bool, no_color: bool) -> None:
-    """Declarative API-key permissions for Algolia and Coveo: plan, review, apply.
-
-    \b
-    Typical loop:
-      keystate validate            # offline checks
-      keystate plan                # what would change (never changes anything)
-      keystate apply --secrets-out new-keys.jsonl
-    """
-    ui = Ui(verbosity=verbose, quiet=quiet, no_color=no_color)
-    ui.setup_logging()
-    ctx.call_on_close(ui.teardown_logging)
-    ctx.obj = ui
-
-
-def _ui() -> Ui:
-    ui = click.get_current_context().obj
-    assert isinstance(ui, Ui)
-    return ui
-
-
-def _load(ui: Ui, path: Path, *, strict: bool = False) -> Config:
-    from keystate.config import load_config
-
-    config = load_config(path)
-    if strict and config.warnings:
-        raise ConfigError(
-            [type(w)(w.message, w.location, Severity.ERROR, w.rule) for w in config.warnings]
-        )
-    ui.problems(config.warnings)
-    return config
 
 
 # -- validate ---------------------------------------------------------------------------
@@ -187,8 +39,8 @@ def _load(ui: Ui, path: Path, *, strict: bool = False) -> Config:
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def validate(config_path: Path, strict: bool) -> int:
     """Check the configuration offline: syntax, schema, provider rules, lint."""
-    ui = _ui()
-    config = _load(ui, config_path, strict=strict)
+    ui = current_ui()
+    config = load(ui, config_path, strict=strict)
     n_keys = sum(len(k) for k in config.keys.values())
     warnings = len(config.warnings)
     note = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
@@ -226,15 +78,15 @@ def plan(
     out_path: Path | None,
 ) -> int:
     """Read the live accounts and show what apply would change. Never changes anything."""
-    ui = _ui()
-    config = _load(ui, config_path)
-    the_plan = _run_async(_plan_only(ui, config, accounts))
+    ui = current_ui()
+    config = load(ui, config_path)
+    the_plan = run_async(_plan_only(ui, config, accounts))
     render_plan(ui, the_plan, fmt, show_unmanaged)
     if out_path is not None:
-        from keystate import savedplan
+        from keystate import planfile
 
         try:
-            savedplan.save(the_plan, out_path)
+            planfile.save(the_plan, out_path)
         except OSError as exc:
             raise UsageError(f"--out {out_path}: {exc.strerror or exc}") from None
         ui.info(f"Saved the plan to {out_path}; apply it with: keystate apply {out_path}")
@@ -301,7 +153,7 @@ def apply(
     checking that nothing it touches changed since; the file is the approval, so there
     is no prompt.
     """
-    ui = _ui()
+    ui = current_ui()
     ui.stdout_reserved = secrets_out == "-"
     run = ApplyRun(
         ui=ui,
@@ -316,10 +168,10 @@ def apply(
         if accounts:
             raise UsageError("--account cannot be combined with a saved plan")
         explicit = ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
-        config = _load(ui, config_path) if explicit else None
-        return _run_async(run.saved(planfile, config))
-    config = _load(ui, config_path)
-    return _run_async(run.fresh(config, accounts, auto_approve))
+        config = load(ui, config_path) if explicit else None
+        return run_async(run.saved(planfile, config))
+    config = load(ui, config_path)
+    return run_async(run.fresh(config, accounts, auto_approve))
 
 
 # -- show -------------------------------------------------------------------------------
@@ -329,12 +181,13 @@ def apply(
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
 def show(planfile: Path, fmt: str, show_unmanaged: bool) -> int:
     """Render a saved plan (from `plan --out`) without contacting any provider."""
-    from keystate import savedplan
+    from keystate import planfile as files
+    from keystate.providers import schema_for
 
-    ui = _ui()
-    document = savedplan.load(planfile)
-    accounts = savedplan.accounts_from_document(document, {}, resolve_secrets=False)
-    render_plan(ui, savedplan.to_plan(document, accounts), fmt, show_unmanaged)
+    ui = current_ui()
+    document = files.load(planfile)
+    accounts = files.accounts_from_document(document, {}, schema_for, resolve_secrets=False)
+    render_plan(ui, files.to_plan(document, accounts, schema_for), fmt, show_unmanaged)
     return EXIT_OK
 
 
@@ -352,13 +205,13 @@ def import_(account: str, config_path: Path, out_path: Path | None) -> int:
     """Write YAML for the live keys of ACCOUNT; unmanaged keys get `adopt:` selectors."""
     from keystate import importer
 
-    ui = _ui()
-    config = _load(ui, config_path)
+    ui = current_ui()
+    config = load(ui, config_path)
     if out_path is not None and out_path.exists():
         raise UsageError(
             f"--out {out_path} exists; choose a new file (keystate never overwrites it)"
         )
-    live = _run_async(_live_keys(ui, config, account))
+    live = run_async(_live_keys(ui, config, account))
     text = importer.render(account, config.schema(account), live, config.owner)
     if out_path is None:
         ui.out(text, nl=False)
@@ -389,7 +242,7 @@ def schema() -> int:
     """Print the JSON Schema (draft 2020-12) of the configuration, for editors and CI."""
     from keystate import configschema
 
-    _ui().out(json.dumps(configschema.build(), indent=2))
+    current_ui().out(json.dumps(configschema.build(), indent=2))
     return EXIT_OK
 
 
@@ -400,9 +253,9 @@ def schema() -> int:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 def privileges(account: str, config_path: Path, fmt: str) -> int:
     """What can be granted to a key in ACCOUNT (Algolia ACLs; Coveo's live catalogue)."""
-    ui = _ui()
-    config = _load(ui, config_path)
-    grants = _run_async(_grants(ui, config, account))
+    ui = current_ui()
+    config = load(ui, config_path)
+    grants = run_async(_grants(ui, config, account))
     if fmt == "json":
         ui.out(json.dumps([{"name": g.name, "detail": g.detail} for g in grants], indent=2))
         return EXIT_OK
@@ -425,12 +278,12 @@ async def _grants(ui: Ui, config: Config, account: str) -> list[Any]:
 
 # -- emulator ---------------------------------------------------------------------------
 class _EmulatorGroup(click.Group):
-    """``keystate emulator ...``, defined in :mod:`keystate.emulator_commands` and
+    """``keystate emulator ...``, defined in :mod:`keystate.cli.emulator` and
     imported only when it runs, so that the other commands start without it."""
 
     @staticmethod
     def _commands() -> click.Group:
-        from keystate.emulator_commands import emulator
+        from keystate.cli.emulator import emulator
 
         return emulator
 
@@ -444,7 +297,3 @@ class _EmulatorGroup(click.Group):
 @cli.group(cls=_EmulatorGroup)
 def emulator() -> None:
     """Run a local emulator of a provider's key API (for tests, demos and CI)."""
-
-
-def main() -> NoReturn:
-    cli.main()

@@ -1,0 +1,206 @@
+"""Executes a Plan (DESIGN §6, §8): accounts at once, each account phase by phase.
+
+* Accounts run concurrently; within an account the phases run in order — create, adopt,
+  update, replace, delete/disable — with at most ``parallelism`` changes in flight.
+* Deletes and disables of an account are skipped when one of its creates or replaces
+  failed, so that nobody is left without a working key — except the removal of an old key
+  a replace left behind (its declared successor exists: removing it ends that replace).
+* A new value goes to the secrets sink the moment it exists (:mod:`keystate.apply.create`).
+* On eventually consistent providers every write is followed by a bounded wait until
+  it is visible (:mod:`keystate.apply.wait`); past the bound the change is
+  ``unconfirmed``, never a hang.
+* Every change ends with one result: done, unconfirmed, failed (with the reason) or
+  skipped (a prerequisite failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+from keystate import kinds
+from keystate.apply.create import Creator
+from keystate.apply.outcome import (
+    DEFAULT_WAIT_TIMEOUT,
+    ApplyOptions,
+    Outcome,
+    Result,
+    Unconfirmed,
+)
+from keystate.apply.wait import Visibility
+from keystate.contract import CreatedKey, Provider, Removal
+from keystate.errors import KeystateError, ProviderError
+from keystate.model import Action, KeySpec, LiveKey
+from keystate.plan import CREATING, REMOVALS, AccountDiff, Change, Plan, Reason
+
+
+async def apply_plan(
+    plan: Plan, providers: dict[str, Provider], options: ApplyOptions
+) -> list[Result]:
+    batches = await asyncio.gather(
+        *(
+            AccountRun(account, providers[account.account.name], plan.owner, options).run()
+            for account in plan.accounts
+            if account.changes
+        )
+    )
+    return [result for batch in batches for result in batch]
+
+
+class AccountRun:
+    """Applies the changes of one account, phase by phase."""
+
+    def __init__(
+        self, diff: AccountDiff, provider: Provider, owner: str | None, options: ApplyOptions
+    ) -> None:
+        self.diff = diff
+        self.provider = provider
+        self.owner = owner
+        self.options = options
+        self.sem = asyncio.Semaphore(max(1, options.parallelism))
+        wait = options.wait_timeout
+        if wait is None:
+            wait = diff.account.wait_timeout
+        self.wait_timeout = DEFAULT_WAIT_TIMEOUT if wait is None else wait
+        self.results: list[Result] = []
+        self.visibility = Visibility(provider, diff.schema, self.wait_timeout)
+        self.creator = Creator(diff, provider, owner, options, self.visibility)
+
+    async def run(self) -> list[Result]:
+        phases: list[list[Change]] = []
+        for action in (Action.CREATE, Action.ADOPT, Action.UPDATE, Action.REPLACE):
+            phases.append([c for c in self.diff.changes if c.action is action])
+        for phase in phases:
+            if phase:
+                await asyncio.gather(*(self._guarded(c) for c in phase))
+        removals = [c for c in self.diff.changes if c.action in REMOVALS]
+        failed = [r for r in self.results if r.action in CREATING and r.outcome is Outcome.FAILED]
+        # The old key of an earlier replace waits for nothing: the declared key of its
+        # name exists, so removing it finishes that replace, as the replace itself would.
+        waiting = [c for c in removals if failed and c.reason is not Reason.LEFTOVER_OF_REPLACE]
+        if waiting:
+            reason = (
+                f"skipped: {len(failed)} create/replace in {self.diff.account.name} failed, and "
+                "removals wait until every new key exists"
+            )
+            for change in waiting:
+                self._record(
+                    Result(change.address, change.action, Outcome.SKIPPED, reason, _ref(change))
+                )
+        ready = [c for c in removals if c not in waiting]
+        if ready:
+            await asyncio.gather(*(self._guarded(c) for c in ready))
+        return self.results
+
+    def _record(self, result: Result) -> None:
+        self.results.append(result)
+        if self.options.on_result is not None:
+            self.options.on_result(result)
+
+    async def _guarded(self, change: Change) -> None:
+        async with self.sem:
+            try:
+                result = await self._execute(change)
+            except Unconfirmed as exc:
+                result = Result(
+                    change.address, change.action, Outcome.UNCONFIRMED, str(exc), _ref(change)
+                )
+            except KeystateError as exc:
+                result = Result(
+                    change.address, change.action, Outcome.FAILED, str(exc), _ref(change)
+                )
+        self._record(result)
+
+    async def _execute(self, change: Change) -> Result:
+        action = change.action
+        if action is Action.CREATE:
+            assert change.desired is not None
+            created = await self.creator.create(change.desired, exclude=())
+            await self.visibility.present(created.live, change.desired, "created")
+            altered = self._altered(change.desired, created.live)
+            if altered:
+                raise ProviderError(f"created and its value delivered, but {altered}")
+            return Result(change.address, action, Outcome.DONE, "created", created.live.ref)
+        if action in (Action.UPDATE, Action.ADOPT):
+            assert change.desired is not None and change.live is not None
+            if change.delivers_value:
+                value = change.live.value
+                if value is None:
+                    raise ProviderError(
+                        f"{change.address}: the value of {change.live.ref} cannot be read"
+                    )
+                self.creator.deliver(
+                    change.desired,
+                    CreatedKey(change.live, value, change.live.created_at or datetime.now(UTC)),
+                )
+            await self.provider.update(
+                change.live, change.desired, self.creator.stored(change.desired)
+            )
+            await self.visibility.present(change.live, change.desired, "updated")
+            verb = "adopted" if action is Action.ADOPT else "updated"
+            return Result(change.address, action, Outcome.DONE, verb, change.live.ref)
+        if action is Action.REPLACE:
+            return await self._replace(change)
+        assert change.live is not None
+        if action is Action.DISABLE:
+            await self.provider.disable(change.live)
+            return Result(change.address, action, Outcome.DONE, "disabled", change.live.ref)
+        await self.provider.delete(change.live)
+        await self.visibility.gone(change.live)
+        return Result(change.address, action, Outcome.DONE, "deleted", change.live.ref)
+
+    async def _replace(self, change: Change) -> Result:
+        assert change.desired is not None and change.live is not None
+        if change.live.marker is not None and change.live.marker.pending:
+            await self.creator.claim_orphan(change.desired, change.live)
+        created = await self.creator.create(change.desired, exclude=(change.live.ref,))
+        with contextlib.suppress(Unconfirmed):
+            # The new value is delivered; removing the old key can go ahead regardless.
+            await self.visibility.present(created.live, change.desired, "created")
+        old = change.live
+        # A key left ``;pending`` by an interrupted create has a value nobody holds: it
+        # is deleted even under `removal: disable` (a disabled one would stay pending).
+        pending = old.marker is not None and old.marker.pending
+        try:
+            if self.diff.account.removal is Removal.DISABLE and not pending:
+                await self.provider.disable(old)
+            else:
+                await self.provider.delete(old)
+        except KeystateError as exc:
+            raise ProviderError(
+                f"new key {created.live.ref} created and its value delivered, but removing the "
+                f"old key {old.ref} failed ({exc}); run apply again to finish"
+            ) from None
+        altered = self._altered(change.desired, created.live)
+        if altered:
+            raise ProviderError(f"replaced {old.ref} and the new value delivered, but {altered}")
+        return Result(
+            change.address,
+            Action.REPLACE,
+            Outcome.DONE,
+            f"replaced {old.ref} (new value delivered)",
+            created.live.ref,
+        )
+
+    def _altered(self, spec: KeySpec, created: LiveKey) -> str | None:
+        """Whether the provider stored a create-only field otherwise than asked (e.g. it
+        capped a lifetime). Such a key would be planned for replacement again on every
+        run, each time with a new value: say so, rather than report the change done."""
+        schema = self.diff.schema
+        for fspec in schema.fields:
+            if not fspec.create_only:
+                continue
+            wanted = spec.fields.get(fspec.name, fspec.default)
+            got = created.fields.get(fspec.name, fspec.default)
+            if not kinds.equal(fspec, wanted, got):
+                return (
+                    f"{schema.title} stored {fspec.name} = {kinds.to_text(got)} instead of "
+                    f"{kinds.to_text(wanted)}; every plan would replace the key again: declare "
+                    f"{fspec.name} as {schema.title} keeps it"
+                )
+        return None
+
+
+def _ref(change: Change) -> str | None:
+    return change.live.ref if change.live else None

@@ -1,0 +1,20 @@
+"""The ``keystate`` command line (the face): click commands over the library, terminal
+output, exit codes. No logic lives here that the library does not offer.
+
+* :mod:`.app` — the group, global options, failures mapped to exit codes.
+* :mod:`.commands` — validate, plan, apply, show, import, schema, privileges, emulator.
+* :mod:`.applyrun` — one ``keystate apply``, fresh or from a saved plan.
+* :mod:`.emulator` — ``keystate emulator ...`` (imported only when it runs).
+* :mod:`.ui` — terminal output and logging setup.
+"""
+
+from typing import NoReturn
+
+from keystate.cli import commands as _commands  # noqa: F401 - registers the commands
+from keystate.cli.app import cli
+
+__all__ = ["cli", "main"]
+
+
+def main() -> NoReturn:
+    cli.main()

@@ -1,0 +1,392 @@
+"""The plan document: ``plan --format json``, ``plan --out PLANFILE``, ``show``, ``apply PLANFILE``.
+
+One typed document (:class:`PlanDocument`, documented in docs/plan-format.md) is both
+what ``--format json`` prints and what a plan file holds; a plan file adds the unmanaged
+keys' references and a ``checksum`` (SHA-256 over the canonical JSON of everything
+else). It holds no secret: credentials appear as the variable or file they come from,
+so it can be uploaded as a CI artifact. The checksum catches edits, not forgery: guard
+plan artifacts like any CI artifact.
+
+Reading a document back (:func:`load`, :func:`to_plan`) checks its shape once, here;
+nothing else reads raw plan JSON. Providers are looked up through the ``schemas``
+function the caller passes (the registry), so this module depends on no provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, NotRequired, TypedDict, cast
+
+from keystate import kinds
+from keystate._version import __version__
+from keystate.compare import field_changes
+from keystate.contract import (
+    AccountConfig,
+    ProviderSchema,
+    Removal,
+    SecretSetting,
+    SettingKind,
+    SettingValue,
+)
+from keystate.errors import StalePlanError, UsageError
+from keystate.kinds import JSONValue
+from keystate.model import Action, FieldValue, KeySpec, LiveKey, Marker
+from keystate.plan import DESCRIPTION, PROTECT, AccountDiff, Change, Plan, Reason
+from keystate.secrets import Secret
+
+FORMAT_VERSION: Final = "1"
+CHECKSUM: Final = "checksum"
+Schemas = Callable[[str], ProviderSchema]
+KeyView = dict[str, JSONValue]
+
+
+class AccountDocument(TypedDict):
+    name: str
+    provider: str
+    settings: dict[str, str | list[str]]
+    removal: str
+    timeout: float | None
+    max_attempts: int | None
+    wait_timeout: float | None
+    managed: int
+    unchanged: int
+    unmanaged: int
+    foreign: int
+
+
+class ChangeDocument(TypedDict):
+    address: str
+    account: str
+    name: str
+    provider: str
+    action: str
+    before: KeyView | None
+    after: KeyView | None
+    changed_fields: list[str]
+    forces_replacement: list[str]
+    live_fingerprint: str | None
+    adopt: NotRequired[str]
+    note: NotRequired[str]
+    reason: NotRequired[str]
+    delivers_value: NotRequired[bool]
+
+
+class UnmanagedDocument(TypedDict):
+    account: str
+    ref: str
+    description: str
+
+
+class PlanDocument(TypedDict):
+    format_version: str
+    keystate_version: str
+    created_at: str
+    owner: str | None
+    accounts: list[AccountDocument]
+    changes: list[ChangeDocument]
+    summary: dict[str, int]
+    warnings: list[str]
+    refusals: list[str]
+    unmanaged: NotRequired[list[UnmanagedDocument]]
+    checksum: NotRequired[str]
+
+
+# -- plan -> document --------------------------------------------------------------------
+
+
+def document(plan: Plan, *, unmanaged: bool = False) -> PlanDocument:
+    """The versioned document of a plan; with ``unmanaged``, the unmanaged keys too."""
+    doc: PlanDocument = {
+        "format_version": FORMAT_VERSION,
+        "keystate_version": __version__,
+        "created_at": kinds.format_timestamp(plan.created_at),
+        "owner": plan.owner,
+        "accounts": [_account(a) for a in plan.accounts],
+        "changes": [_change(a.schema, c) for a in plan.accounts for c in a.changes],
+        "summary": plan.counts(),
+        "warnings": list(plan.warnings),
+        "refusals": list(plan.refusals),
+    }
+    if unmanaged:
+        doc["unmanaged"] = [
+            {"account": a.account.name, "ref": k.ref, "description": k.description}
+            for a in plan.accounts
+            for k in a.unmanaged
+        ]
+    return doc
+
+
+def _account(account: AccountDiff) -> AccountDocument:
+    settings = {
+        k: v if isinstance(v, str) else list(v) for k, v in account.account.describe().items()
+    }
+    return {
+        "name": account.account.name,
+        "provider": account.schema.name,
+        "settings": settings,
+        "removal": account.account.removal.value,
+        "timeout": account.account.timeout,
+        "max_attempts": account.account.max_attempts,
+        "wait_timeout": account.account.wait_timeout,
+        "managed": account.managed,
+        "unchanged": account.unchanged,
+        "unmanaged": len(account.unmanaged),
+        "foreign": account.foreign,
+    }
+
+
+def desired_view(schema: ProviderSchema, spec: KeySpec) -> KeyView:
+    view: KeyView = {DESCRIPTION: spec.description, PROTECT: spec.protect}
+    for fspec in schema.fields:
+        view[fspec.name] = kinds.to_json(spec.fields.get(fspec.name, fspec.default))
+    return view
+
+
+def live_view(schema: ProviderSchema, key: LiveKey) -> KeyView:
+    marker = key.marker
+    view: KeyView = {DESCRIPTION: key.description, PROTECT: bool(marker and marker.protect)}
+    if marker is not None and marker.pending:
+        view["pending"] = True
+    for fspec in schema.fields:
+        view[fspec.name] = kinds.to_json(key.fields.get(fspec.name, fspec.default))
+    return view
+
+
+def _change(schema: ProviderSchema, change: Change) -> ChangeDocument:
+    out: ChangeDocument = {
+        "address": change.address,
+        "account": change.account,
+        "name": change.name,
+        "provider": change.provider,
+        "action": change.action.value,
+        "before": live_view(schema, change.live) if change.live else None,
+        "after": desired_view(schema, change.desired) if change.desired else None,
+        "changed_fields": list(change.changed_fields),
+        "forces_replacement": list(change.forces_replacement),
+        "live_fingerprint": change.live.ref if change.live else None,
+    }
+    if change.desired and change.desired.adopt:
+        out["adopt"] = str(change.desired.adopt)
+    if change.reason is not None:
+        out["note"] = change.reason.note
+        out["reason"] = change.reason.value
+    if change.delivers_value:
+        out["delivers_value"] = True
+    return out
+
+
+def dumps(doc: PlanDocument) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+# -- plan files ---------------------------------------------------------------------------
+
+
+def checksum(doc: Mapping[str, object]) -> str:
+    body = {k: v for k, v in doc.items() if k != CHECKSUM}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def save(plan: Plan, path: Path) -> None:
+    """Write the plan file (atomically; it holds no secret)."""
+    doc = document(plan, unmanaged=True)
+    doc["checksum"] = checksum(cast(Mapping[str, object], doc))
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(dumps(doc), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load(path: Path) -> PlanDocument:
+    """Read and verify a plan file. Raises UsageError or StalePlanError (edited)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the plan file ({exc.strerror or exc})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"{path}: not a keystate plan file (not JSON)") from None
+    if not isinstance(raw, dict) or CHECKSUM not in raw:
+        raise UsageError(f"{path}: not a keystate plan file (made with `keystate plan --out`)")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise UsageError(
+            f"{path}: plan format {raw.get('format_version')!r} is not supported by "
+            f"keystate {__version__} (format {FORMAT_VERSION}); run plan again"
+        )
+    if raw[CHECKSUM] != checksum(raw):
+        raise StalePlanError(
+            [f"{path} was edited after it was made (checksum mismatch); run plan again"]
+        )
+    problem = _shape_problem(raw)
+    if problem:
+        raise UsageError(f"{path}: not a keystate plan file ({problem})")
+    return cast(PlanDocument, raw)
+
+
+_SHAPES: Final[dict[str, dict[str, tuple[type, ...]]]] = {
+    "plan": {"accounts": (list,), "changes": (list,), "created_at": (str,), "warnings": (list,)},
+    "account": {"name": (str,), "provider": (str,), "settings": (dict,), "removal": (str,)},
+    "change": {
+        "account": (str,),
+        "name": (str,),
+        "action": (str,),
+        "provider": (str,),
+        "before": (dict, type(None)),
+        "after": (dict, type(None)),
+        "live_fingerprint": (str, type(None)),
+    },
+}
+
+
+def _shape_problem(raw: Mapping[str, object]) -> str:
+    """What is wrong with a document's shape (a checksum-valid file made by hand), or ""."""
+    found = _missing(raw, "plan")
+    if found:
+        return found
+    for what, items in (("account", raw["accounts"]), ("change", raw["changes"])):
+        for item in cast(list[object], items):
+            if not isinstance(item, dict):
+                return f"a {what} is not an object"
+            found = _missing(item, what)
+            if found:
+                return found
+    return ""
+
+
+def _missing(item: Mapping[str, object], what: str) -> str:
+    for name, types in _SHAPES[what].items():
+        if not isinstance(item.get(name), types):
+            return f"{what} without a valid '{name}'"
+    return ""
+
+
+# -- document -> plan ---------------------------------------------------------------------
+
+
+def accounts_from_document(
+    doc: PlanDocument, env: Mapping[str, str], schemas: Schemas, resolve_secrets: bool = True
+) -> dict[str, AccountConfig]:
+    """Account connections as recorded in the plan; credentials read from the environment
+    (or their files) again. With ``resolve_secrets=False`` (for ``show``) they stay as
+    the text of their source."""
+    out: dict[str, AccountConfig] = {}
+    for item in doc["accounts"]:
+        schema = schemas(item["provider"])
+        settings: dict[str, SettingValue] = {}
+        for spec in schema.settings:
+            raw = item["settings"].get(spec.name)
+            if raw is None:
+                continue
+            if spec.kind is SettingKind.SECRET and isinstance(raw, str):
+                settings[spec.name] = (
+                    _secret(item["name"], spec.name, raw, env) if resolve_secrets else raw
+                )
+            elif spec.kind is SettingKind.URLS:
+                settings[spec.name] = tuple(raw)
+            elif spec.kind is SettingKind.PATH:
+                settings[spec.name] = Path(str(raw))
+            else:
+                settings[spec.name] = str(raw)
+        out[item["name"]] = AccountConfig(
+            name=item["name"],
+            provider=item["provider"],
+            settings=settings,
+            removal=Removal(item.get("removal", Removal.DELETE.value)),
+            timeout=item.get("timeout"),
+            max_attempts=item.get("max_attempts"),
+            wait_timeout=item.get("wait_timeout"),
+        )
+    return out
+
+
+def _secret(account: str, name: str, source: str, env: Mapping[str, str]) -> SecretSetting:
+    if source.startswith("${") and source.endswith("}"):
+        var = source[2:-1]
+        value = env.get(var)
+        if not value:
+            raise UsageError(f"{account}: {name} comes from {source}, which is not set")
+        return SecretSetting(Secret(value.strip()), source)
+    if source.startswith("file:"):
+        file = Path(source[5:])
+        try:
+            return SecretSetting(Secret(file.read_text(encoding="utf-8").strip()), source)
+        except OSError as exc:
+            raise UsageError(f"{account}: cannot read {name} from {file}: {exc.strerror}") from None
+    raise UsageError(
+        f"{account}: the plan was made with a {name} written in the configuration; "
+        "apply it with -c CONFIG so keystate can read it there"
+    )
+
+
+def to_plan(doc: PlanDocument, accounts: Mapping[str, AccountConfig], schemas: Schemas) -> Plan:
+    """The Plan a document describes (live keys carry no handle: see ``apply.stale``)."""
+    owner = doc.get("owner")
+    unmanaged: dict[str, list[LiveKey]] = {}
+    for item in doc.get("unmanaged", []):
+        key = LiveKey(ref=item["ref"], handle="", stored_description=item["description"])
+        unmanaged.setdefault(item["account"], []).append(key)
+    diffs: list[AccountDiff] = []
+    for account in doc["accounts"]:
+        name = account["name"]
+        schema = schemas(account["provider"])
+        changes = tuple(_rebuild(schema, c, owner) for c in doc["changes"] if c["account"] == name)
+        diffs.append(
+            AccountDiff(
+                account=accounts[name],
+                schema=schema,
+                changes=changes,
+                unchanged=account["unchanged"],
+                managed=account["managed"],
+                unmanaged=tuple(unmanaged.get(name, [])),
+                foreign=account["foreign"],
+            )
+        )
+    created = datetime.fromisoformat(doc["created_at"]).astimezone(UTC)
+    return Plan(tuple(diffs), owner, created, tuple(doc.get("warnings", [])))
+
+
+def _fields(schema: ProviderSchema, view: Mapping[str, JSONValue]) -> dict[str, FieldValue]:
+    return {f.name: kinds.from_json(f, view.get(f.name)) for f in schema.fields}
+
+
+def _rebuild(schema: ProviderSchema, item: ChangeDocument, owner: str | None) -> Change:
+    action = Action(item["action"])
+    name = item["name"]
+    desired = live = None
+    after, before = item["after"], item["before"]
+    if after is not None:
+        desired = KeySpec(
+            account=item["account"],
+            name=name,
+            description=str(after[DESCRIPTION]),
+            fields=_fields(schema, after),
+            protect=bool(after[PROTECT]),
+        )
+    if before is not None:
+        stored = str(before[DESCRIPTION])
+        if action is not Action.ADOPT:
+            pending = bool(before.get("pending", False))
+            stored = Marker(name, owner, bool(before[PROTECT]), pending).stored_description(stored)
+        live = LiveKey(
+            ref=str(item["live_fingerprint"]),
+            handle="",
+            stored_description=stored,
+            fields=_fields(schema, before),
+        )
+    reason = Reason(item["reason"]) if "reason" in item else Reason.from_note(item.get("note", ""))
+    fields = field_changes(schema, desired, live) if desired and live else ()
+    return Change(
+        action,
+        item["account"],
+        item["provider"],
+        name,
+        desired,
+        live,
+        fields=fields,
+        reason=reason,
+        delivers_value=bool(item.get("delivers_value", False)),
+    )
