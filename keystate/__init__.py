@@ -1,13 +1,32 @@
 """keystate: a declarative, Terraform-style reconciler for SaaS API-key permissions.
 
-Data flows one way::
+The public Python API (see :mod:`keystate.api` and docs/architecture.md)::
 
-    YAML -> config -> desired KeySpecs
-    provider -> live keys
-    diff -> changes -> plan (ordered, checked) -> render / apply
+    config = keystate.load_config("keystate.yaml")
+    plan = keystate.make_plan(config)
+    print(keystate.render_plan(plan, "markdown"))
+    results = keystate.apply_config(config, secrets_out="new-keys.jsonl")
 
-Only ``keystate.providers`` knows HTTP paths and JSON shapes; only ``keystate.cli``
-writes to the terminal.
+Data flows one way: YAML -> config -> desired KeySpecs; provider -> live keys;
+diff -> changes -> plan (ordered, checked) -> render / apply.
 """
 
-__version__ = "0.1.0"
+from keystate._version import __version__
+from keystate.api import (
+    apply_config,
+    apply_config_async,
+    load_config,
+    make_plan,
+    make_plan_async,
+    render_plan,
+)
+
+__all__ = [
+    "__version__",
+    "apply_config",
+    "apply_config_async",
+    "load_config",
+    "make_plan",
+    "make_plan_async",
+    "render_plan",
+]

@@ -141,8 +141,6 @@ class ProviderSchema:
     description_max: int | None = None
     # Whether reads may lag behind writes; apply then waits (bounded) after each write.
     eventually_consistent: bool = False
-    # Grants offered offline by `keystate privileges` when no live catalogue exists.
-    static_grants: tuple[str, ...] = ()
     # Rules across fields of one key: (field or None, message) per problem.
     key_rules: Callable[[Mapping[str, FieldValue]], list[tuple[str | None, str]]] | None = None
     # Least-privilege warnings specific to this provider's fields.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypeAlias
 from urllib.parse import parse_qsl, quote
 
@@ -164,20 +164,3 @@ def is_default(spec: FieldSpec, value: FieldValue) -> bool:
     if spec.default is None:
         return value is None
     return equal(spec, spec.default, value)
-
-
-def set_delta(before: FieldValue, after: FieldValue) -> tuple[list[str], list[str]] | None:
-    """Added and removed members when both values are sets; None otherwise."""
-    if not (isinstance(before, frozenset) and isinstance(after, frozenset)):
-        return None
-    added = after - before
-    removed = before - after
-    return _sorted_text(added), _sorted_text(removed)
-
-
-def _sorted_text(items: frozenset[str] | frozenset[Privilege]) -> list[str]:
-    return sorted(str(i) for i in items)
-
-
-def remaining(expiry: datetime | None, now: datetime) -> timedelta | None:
-    return None if expiry is None else expiry - now

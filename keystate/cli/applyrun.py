@@ -8,7 +8,6 @@ imported where they are used, so that importing this module costs nothing.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -37,11 +36,10 @@ def connect_options(ui: Ui) -> ConnectOptions:
 
 
 def render_plan(ui: Ui, the_plan: Plan, fmt: str, show_unmanaged: bool) -> None:
-    from keystate.render import RenderOptions
+    from keystate.render import RenderOptions, renderer
 
     options = RenderOptions(color=ui.color and fmt == "text", show_unmanaged=show_unmanaged)
-    module = importlib.import_module(f"keystate.render.{fmt}")
-    ui.out(module.render(the_plan, options), nl=False)
+    ui.out(renderer(fmt)(the_plan, options), nl=False)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,6 @@ class HttpPolicy:
 class Host:
     url: str
     down_until: float = 0.0
-    timeouts: int = 0
 
     def is_up(self, now: float) -> bool:
         return now >= self.down_until
@@ -200,7 +199,6 @@ class HttpClient:
             verify=tls_context() if transport is None else True,
             trust_env=False,
         )
-        self.requests_sent = 0
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -255,7 +253,6 @@ class HttpClient:
     ) -> httpx.Response | tuple[str, float | None, bool]:
         """One try. Returns the response, or (reason, delay, move to next host)."""
         started = time.monotonic()
-        self.requests_sent += 1
         try:
             response = await self._send(method, host.url + path, json, params)
         except _TooLarge as exc:
@@ -274,7 +271,6 @@ class HttpClient:
                 )
             return f"cannot connect to {_hostname(host)} ({type(exc).__name__})", None, True
         except (httpx.TimeoutException, TimeoutError):  # TimeoutError: the deadline
-            host.timeouts += 1
             self._ambiguous(idempotent, what, f"timed out waiting for {_hostname(host)}")
             return f"timed out waiting for {_hostname(host)}", None, True
         except httpx.TransportError as exc:

@@ -19,7 +19,7 @@ and HTML; code fences are longer than any backtick run they enclose.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from keystate.model import Action
 from keystate.plan import AccountDiff, Change, Plan
@@ -64,7 +64,6 @@ class _Section:
     details: str
     row_limit: int | None = None
     details_omitted: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -213,7 +213,6 @@ SCHEMA: Final = ProviderSchema(
     ),
     selector_kinds=("fingerprint",),
     eventually_consistent=True,
-    static_grants=ACLS,
     lint_rules=(
         LintRule(
             "algolia-write-without-indexes",
