@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NODE_CONFORMANCE := tests/conformance/coveo
 NODE_STAMP := $(NODE_CONFORMANCE)/node_modules/.installed
 
-.PHONY: demo test lint typecheck unit bench clean reliability-long
+.PHONY: demo test lint typecheck unit ci-audit bench clean reliability-long
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	@KEYSTATE=$(abspath $(BIN))/keystate ./examples/quickstart/demo.sh
 
-## make test: lint, type-check and the whole test suite
-test: lint typecheck unit
+## make test: lint, type-check, the CI recipes' audit and the whole test suite
+test: lint typecheck ci-audit unit
 
 # The official Coveo client (npm), for the conformance test against the emulator.
 $(NODE_STAMP): $(NODE_CONFORMANCE)/package.json $(NODE_CONFORMANCE)/package-lock.json
@@ -33,6 +33,14 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## make ci-audit: the GitHub Actions recipes in examples/ci/ pass zizmor's security audit
+## (offline; any finding above "informational" fails: zizmor exits non-zero on a finding
+## it reports) and validate against the GitHub workflow JSON Schema.
+CI_RECIPES := $(wildcard examples/ci/*.yml)
+ci-audit: $(STAMP)
+	$(BIN)/zizmor --offline --no-progress --min-severity low $(CI_RECIPES)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(CI_RECIPES)
 
 unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest

@@ -67,6 +67,131 @@ def test_secrets_never_reach_fork_pull_requests() -> None:
                 )
 
 
+# A step's `uses:` line as Dependabot keeps it: a full commit SHA, the release in a comment.
+PINNED_USES = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
+
+
+def all_steps(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def test_every_action_is_pinned_to_a_commit_sha_with_its_release_in_a_comment() -> None:
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for path in WORKFLOWS:
+        lines = [line for line in path.read_text().splitlines() if "uses:" in line]
+        assert len(lines) == sum("uses" in step for step in all_steps(load(path.name)))
+        for line in lines:
+            match = PINNED_USES.match(line)
+            assert match, f"{path.name}: not pinned to a commit SHA with its version: {line}"
+            action, sha, version = match.groups()
+            pins.setdefault(action, set()).add((sha, version))
+    # One release per action across the recipes, so an update touches every copy.
+    assert {action: len(releases) for action, releases in pins.items()} == dict.fromkeys(pins, 1)
+    assert "actions/checkout" in pins
+
+
+def test_checkouts_never_persist_the_token() -> None:
+    checkouts = 0
+    for path in WORKFLOWS:
+        for step in all_steps(load(path.name)):
+            if step.get("uses", "").startswith("actions/checkout@"):
+                checkouts += 1
+                assert step.get("with", {}).get("persist-credentials") is False, path.name
+    assert checkouts == 3
+
+
+# Least privilege: the workflows grant nothing by default; each job asks for what it uses.
+JOB_PERMISSIONS = {
+    ("keystate-plan.yml", "validate"): {"contents": "read"},
+    ("keystate-plan.yml", "plan"): {"contents": "read", "pull-requests": "write"},
+    ("keystate-apply.yml", "apply"): {"actions": "read"},
+    ("keystate-drift.yml", "drift"): {"contents": "read", "issues": "write"},
+}
+
+
+def test_token_permissions_are_declared_per_job_least_privilege() -> None:
+    jobs = {}
+    for path in WORKFLOWS:
+        workflow = load(path.name)
+        assert workflow["permissions"] == {}, path.name
+        for job_name, job in workflow["jobs"].items():
+            jobs[path.name, job_name] = job["permissions"]
+            # A write scope only where a step uses it (the plan comment, the drift issue).
+            if "write" in job["permissions"].values():
+                assert any(
+                    s.get("uses", "").startswith("actions/github-script@") for s in job["steps"]
+                )
+    assert jobs == JOB_PERMISSIONS
+
+
+def test_no_event_data_is_interpolated_into_scripts() -> None:
+    for path in WORKFLOWS:
+        workflow = load(path.name)
+        assert "pull_request_target" not in workflow[True], path.name
+        for step in all_steps(workflow):
+            assert "${{" not in step.get("run", ""), (path.name, step.get("name"))
+            assert "${{" not in step.get("with", {}).get("script", ""), (path.name, step["name"])
+
+
+def zizmor(*files: Path) -> subprocess.CompletedProcess[str]:
+    """zizmor with the flags `make ci-audit` uses (read from the Makefile)."""
+    line = next(line for line in (ROOT / "Makefile").read_text().splitlines() if "/zizmor " in line)
+    flags = line.split("/zizmor ", 1)[1].replace("$(CI_RECIPES)", "").split()
+    return subprocess.run(
+        [str(BIN / "zizmor"), *flags, *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+CHECKOUT = "uses: actions/checkout@11d5960a326750d5838078e36cf38b85af677262 # v4.4.0\n"
+VALIDATE_PERMISSIONS = "    permissions:\n      contents: read\n    timeout-minutes: 10\n"
+
+
+@pytest.mark.parametrize(
+    ("finding", "edits"),
+    [
+        ("unpinned-uses", [(CHECKOUT, "uses: actions/checkout@v4\n")]),
+        (
+            "artipacked",
+            [(CHECKOUT + "        with:\n          persist-credentials: false\n", CHECKOUT)],
+        ),
+        (
+            # The recipes before hardening: pull-requests: write for every job.
+            "excessive-permissions",
+            [
+                (VALIDATE_PERMISSIONS, "    timeout-minutes: 10\n"),
+                ("permissions: {}\n", "permissions:\n  contents: read\n  pull-requests: write\n"),
+            ],
+        ),
+        (
+            "template-injection",
+            [
+                (
+                    'run: keystate validate --strict -c "$KEYSTATE_CONFIG"',
+                    "run: echo ${{ github.event.pull_request.title }}",
+                )
+            ],
+        ),
+    ],
+)
+def test_the_audit_fails_on_a_regression(
+    tmp_path: Path, finding: str, edits: list[tuple[str, str]]
+) -> None:
+    assert zizmor(*WORKFLOWS).returncode == 0
+    text = (CI / "keystate-plan.yml").read_text()
+    for before, after in edits:
+        assert before in text
+        text = text.replace(before, after, 1)
+    broken = tmp_path / "keystate-plan.yml"
+    broken.write_text(text)
+    result = zizmor(broken)
+    assert result.returncode != 0
+    assert f"[{finding}]" in result.stdout
+
+
 def test_pre_commit_hook_runs_validate() -> None:
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hooks[0]["id"] == "keystate-validate"
