@@ -92,7 +92,7 @@ class Creator:
                     await self.visibility.gone(found, strict=False)
                     continue
                 created = CreatedKey(found, found.value, found.created_at or datetime.now(UTC))
-            await self._yield_to_concurrent_run(spec, created.live, exclude)
+            await self._yield_to_concurrent_run(spec, created.live, excluded)
             self.deliver(spec, created)
             return created
         raise ProviderError(
@@ -120,11 +120,11 @@ class Creator:
     ) -> None:
         """Delete our new key if another run created the same one first (or at the same
         time); raise ProviderError then. Decided on a listing that shows our own key,
-        so that every key created before ours shows too."""
-        asked = time.monotonic()
+        so that every key created before ours shows too. Each try asks for a listing
+        that started after the try: a listing that lagged is not handed back again."""
 
         async def listed() -> list[LiveKey] | None:
-            keys = await self.listing.after(asked)
+            keys = await self.listing.after(time.monotonic())
             return keys if any(k.ref == mine.ref for k in keys) else None
 
         keys = await poll(listed, self.visibility.lookup_bound())
