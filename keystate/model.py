@@ -289,6 +289,9 @@ class LiveKey:
     exposed: bool = False
     exposure: str = ""
     last_used_at: datetime | None = None
+    # The name the provider shows for the key (Coveo's displayName; "" where none), for
+    # reports of keys keystate does not manage.
+    display_name: str = ""
     # The stored description split once (planning asks for both parts many times).
     _parsed: tuple[str, Marker | None] = field(init=False, repr=False, compare=False)
 

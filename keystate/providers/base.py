@@ -44,6 +44,28 @@ class Kind(Enum):
     PRIVILEGES = "privileges"  # a list of {owner, target_domain, type?, target_id?}
 
 
+class Role(Enum):
+    """Where the access review (``keystate report``) shows a field."""
+
+    PERMISSIONS = "permissions"  # what the key may do (ACLs, privileges, template)
+    SCOPE = "scope"  # on what (indexes, search hub)
+    RESTRICTIONS = "restrictions"  # from where, how much (referers, IPs, limits)
+    EXPIRY = "expiry"
+    OTHER = "other"
+
+
+class Breadth(Enum):
+    """How much one granted permission allows, for reviews (ordered: ``.rank``)."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return ("read", "write", "admin").index(self.value)
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One provider field of a key."""
@@ -70,6 +92,8 @@ class FieldSpec:
     example: str | None = None
     # A regular expression each member of a string set must match (JSON schema and check).
     item_pattern: str | None = None
+    # Where `keystate report` shows it.
+    role: Role = Role.OTHER
 
 
 class SettingKind(Enum):
@@ -134,6 +158,9 @@ class ProviderSchema:
     lint_rules: tuple[LintRule, ...] = ()
     # Extra JSON-schema constraints on a key that mirror ``key_rules``.
     key_json_schema: Mapping[str, object] | None = None
+    # How much one member of a PERMISSIONS field allows (an ACL, a Privilege), for
+    # `keystate report`; None: every permission counts as READ.
+    breadth: Callable[[object], Breadth] | None = None
 
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:
