@@ -161,6 +161,8 @@ class ProviderSchema:
     # How much one member of a PERMISSIONS field allows (an ACL, a Privilege), for
     # `keystate report`; None: every permission counts as READ.
     breadth: Callable[[object], Breadth] | None = None
+    # Whether live keys carry their last use (``LiveKey.last_used_at``; None = never used).
+    reports_last_use: bool = False
 
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:

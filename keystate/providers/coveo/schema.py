@@ -248,6 +248,7 @@ SCHEMA: Final = ProviderSchema(
         ]
     },
     breadth=_breadth,
+    reports_last_use=True,
     lint_rules=(
         LintRule(
             "coveo-edit-all-targets", "EDIT privileges on every target ('*').", _edit_everything
