@@ -97,7 +97,11 @@ class KeyRow:
 
     @property
     def address(self) -> str:
-        return f"{self.account}/{self.name}"
+        """``account/name`` for keys with a keystate marker; ``account/ref`` for the others,
+        whose labels (display names, descriptions) need not be unique."""
+        if self.manager in (Manager.MANAGED, Manager.FOREIGN):
+            return f"{self.account}/{self.name}"
+        return f"{self.account}/{self.ref}"
 
     @property
     def active(self) -> bool:
