@@ -74,8 +74,16 @@ def _finding_rows(report: Report) -> list[str]:
     rows = []
     for row in report.rows:
         for finding in findings(row, report):
-            rows.append(f"| `{escape(row.address)}` | {row.manager.value} | {escape(finding)} |")
+            rows.append(f"| {_key(row)} | {row.manager.value} | {escape(finding)} |")
     return rows
+
+
+def _key(row: KeyRow) -> str:
+    """A key's name, with its ref when keystate does not manage it (labels repeat)."""
+    name = f"`{escape(row.account)}/{escape(row.name)}`"
+    if row.address.endswith(row.ref):
+        name += f" <sub>{escape(row.ref)}</sub>"
+    return name
 
 
 def _key_table(report: Report, account: str) -> tuple[str, list[str]]:
