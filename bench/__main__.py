@@ -6,7 +6,7 @@ together are meaningful where absolute times are not. Each measured program runs
 own process (so startup and peak memory are its own), the programs of a scenario take
 turns run after run, and the emulators run in this process.
 
-Usage: python -m bench [--runs N] [--only a,b,c,d] [--quick]
+Usage: python -m bench [--runs N] [--only a,b,c,d,r] [--quick]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -156,6 +157,53 @@ class Bench:
                     max(seen),
                     f"== {expected} (seen {sorted(seen)})",
                     seen == {expected},
+                )
+
+    # -- (r) ------------------------------------------------------------------------
+    def report_vs_plan(self) -> None:
+        """`keystate report` (HTML) over scenario (a)'s world: the same requests as a plan
+        at most, and at most 1.5x its time."""
+        algolia, coveo, keys = (5, 2, 50) if self.quick else (50, 10, 200)
+        with world(
+            self.workdir,
+            algolia=algolia,
+            coveo=coveo,
+            keys_per_account=keys,
+            latency_ms=LATENCY_MS,
+            drift=0.1,
+        ) as w:
+            page = self.workdir / "report.html"
+            requests: dict[str, list[dict[str, set[int]]]] = {"plan": [], "report": []}
+
+            def counted(name: str, *args: str) -> Callable[[], Run]:
+                def go() -> Run:
+                    run = run_child(keystate(*args), w.env)
+                    requests[name].append(w.requests_by_provider())
+                    return run
+
+                return go
+
+            m = round_robin(
+                self.runs,
+                {
+                    "plan": counted("plan", "plan", "-c", str(w.config)),
+                    "report": counted("report", "report", "-c", str(w.config), "--out", str(page)),
+                },
+                counter=(w.reset_counters, w.requests),
+            )
+            self.rows += [
+                row("r: keystate plan", w, m["plan"], m["plan"]),
+                row("r: keystate report (html)", w, m["report"], m["plan"]),
+            ]
+            self.at_most("r: report / plan", m["report"].seconds / m["plan"].seconds, 1.5)
+            for provider in ("algolia", "coveo"):
+                plan_max = max(set().union(*(r[provider] for r in requests["plan"])))
+                seen = set().union(*(r[provider] for r in requests["report"]))
+                self.check(
+                    f"r: report requests per {provider} account <= plan's",
+                    max(seen),
+                    f"<= {plan_max} (seen {sorted(seen)})",
+                    max(seen) <= plan_max,
                 )
 
     # -- (b) ------------------------------------------------------------------------
@@ -440,7 +488,7 @@ def _cpus() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
-    parser.add_argument("--only", default="a,b,c,d", help="scenarios to run")
+    parser.add_argument("--only", default="a,b,c,d,r", help="scenarios to run")
     parser.add_argument("--quick", action="store_true", help="small sizes, for iterating")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -451,11 +499,12 @@ def main() -> None:
             "b": bench.apply_updates,
             "c": bench.plan_growth,
             "d": bench.cold_start,
+            "r": bench.report_vs_plan,
         }
         chosen = [name.strip() for name in args.only.split(",")]
         unknown = [name for name in chosen if name not in scenarios]
         if unknown:
-            parser.error(f"unknown scenario(s) {', '.join(unknown)} (a, b, c, d)")
+            parser.error(f"unknown scenario(s) {', '.join(unknown)} (a, b, c, d, r)")
         bench.complete = set(chosen) == set(scenarios)
         for name in chosen:
             print(f"running scenario {name}...", file=sys.stderr, flush=True)

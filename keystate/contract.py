@@ -41,6 +41,28 @@ class Kind(Enum):
     PRIVILEGES = "privilege_set"  # a list of {owner, target_domain, type?, target_id?}
 
 
+class Role(Enum):
+    """Where the access review (``keystate report``) shows a field."""
+
+    PERMISSIONS = "permissions"  # what the key may do (ACLs, privileges, template)
+    SCOPE = "scope"  # on what (indexes, search hub)
+    RESTRICTIONS = "restrictions"  # from where, how much (referers, IPs, limits)
+    EXPIRY = "expiry"
+    OTHER = "other"
+
+
+class Breadth(Enum):
+    """How much one granted permission allows, for reviews (ordered: ``.rank``)."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return ("read", "write", "admin").index(self.value)
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One provider field of a key."""
@@ -67,9 +89,10 @@ class FieldSpec:
     example: str | None = None
     # A regular expression each member of a string set must match (JSON schema and check).
     item_pattern: str | None = None
-    # The key's expiry: lint asks for one, and a key the provider reports expired is
-    # renewed by replacing it with this field forcing the replacement.
-    expiry: bool = False
+    # What the field is to the core and to reports: Role.EXPIRY is the key's expiry (lint
+    # asks for one; a key the provider reports expired is renewed by a replacement this
+    # field forces); `keystate report` groups fields by role.
+    role: Role = Role.OTHER
     # The name of another field which, when set, provides this one (e.g. a template
     # provides a key's privileges): this field is then neither declared nor imported.
     implied_by: str | None = None
@@ -147,6 +170,11 @@ class ProviderSchema:
     lint_rules: tuple[LintRule, ...] = ()
     # Extra JSON-schema constraints on a key that mirror ``key_rules``.
     key_json_schema: Mapping[str, object] | None = None
+    # How much one member of a PERMISSIONS field allows (an ACL, a Privilege), for
+    # `keystate report`; None: every permission counts as READ.
+    breadth: Callable[[object], Breadth] | None = None
+    # Whether live keys carry their last use (``LiveKey.last_used_at``; None = never used).
+    reports_last_use: bool = False
 
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:
@@ -161,7 +189,7 @@ class ProviderSchema:
     @property
     def expiry(self) -> FieldSpec | None:
         """The field that is the key's expiry, if the provider has one."""
-        return next((f for f in self.fields if f.expiry), None)
+        return next((f for f in self.fields if f.role is Role.EXPIRY), None)
 
     def defaults(self) -> dict[str, FieldValue]:
         return {f.name: f.default for f in self.fields}

@@ -1,4 +1,4 @@
-"""What each field :class:`~keystate.providers.base.Kind` means: normal form, equality,
+"""What each field :class:`~keystate.contract.Kind` means: normal form, equality,
 rendering as text and as JSON.
 
 Everything that compares or shows a field value goes through here, so the plan, the

@@ -8,7 +8,7 @@ Provider-specific attributes live in ``fields``: a mapping from snake_case field
 a normalised :data:`FieldValue`. Normalised means comparable with ``==`` (sets are
 frozensets, timestamps are aware UTC datetimes, query strings are canonical), except for
 timestamps, which the diff compares with a tolerance. Each provider describes its fields
-with :class:`keystate.providers.base.FieldSpec`.
+with :class:`keystate.contract.FieldSpec`.
 """
 
 from __future__ import annotations
@@ -289,6 +289,9 @@ class LiveKey:
     exposed: bool = False
     exposure: str = ""
     last_used_at: datetime | None = None
+    # The name the provider shows for the key (Coveo's displayName; "" where none), for
+    # reports of keys keystate does not manage.
+    display_name: str = ""
     # The stored description split once (planning asks for both parts many times).
     _parsed: tuple[str, Marker | None] = field(init=False, repr=False, compare=False)
 

@@ -90,6 +90,14 @@ def test_full_run_leaks_nothing(
     )
     outputs["report-2"] = report.read_text()
     record("privileges", run("-vv", "privileges", "algolia-prod", "-c", str(config)))
+    review = tmp_path / "review.out"
+    for fmt in ("html", "markdown", "json", "csv"):
+        args = ("report", "-c", str(config), "--format", fmt, "--fail-on", "unmanaged")
+        record(f"report-{fmt}", run("-vv", *args))
+        assert (
+            run("report", "-c", str(config), "--format", fmt, "--out", str(review)).exit_code == 0
+        )
+        outputs[f"report file {fmt}"] = review.read_text()
     # Wrong credentials: the error must not echo either key.
     record(
         "bad-credentials",

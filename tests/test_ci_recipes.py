@@ -23,7 +23,7 @@ CI = ROOT / "examples" / "ci"
 WORKFLOWS = sorted(CI.glob("*.yml"))
 BIN = Path(sys.executable).parent
 KEYSTATE_COMMAND = re.compile(
-    r"(^|[\s;|&(])keystate\s+(--\S+\s+)*(validate|plan|apply|show|import)\b", re.M
+    r"(^|[\s;|&(])keystate\s+(--\S+\s+)*(validate|plan|apply|show|import|report)\b", re.M
 )
 
 
@@ -45,6 +45,7 @@ def check(schema: str, *files: Path) -> None:
 
 def test_workflows_are_valid_github_actions_workflows() -> None:
     assert {w.name for w in WORKFLOWS} == {
+        "keystate-access-review.yml",
         "keystate-plan.yml",
         "keystate-apply.yml",
         "keystate-drift.yml",
@@ -314,3 +315,20 @@ def test_plan_apply_and_drift_workflows_against_the_sandbox(checkout: Path) -> N
     result = runner.run("keystate-drift.yml", "drift", "Check for drift")
     assert result.returncode == 1
     assert "::error::keystate plan failed (exit 1)" in result.stdout
+
+
+def test_access_review_workflow_against_the_sandbox(checkout: Path) -> None:
+    runner = Runner(checkout)
+    result = runner.run("keystate-access-review.yml", "review", "Review")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The quickstart sandbox has unmanaged and exposed keys: the gates trip.
+    assert runner.outputs()["tripped"] == "true"
+    assert "Gate tripped: exposed" in result.stdout
+    page = (checkout / "access-review.html").read_text()
+    assert 'id="matrix"' in page
+    summary = runner.summary.read_text()
+    assert summary.startswith("<!-- keystate-report -->")
+    workflow = load("keystate-access-review.yml")
+    upload = steps("keystate-access-review.yml", "review")["Upload the review"]
+    assert "access-review.html" in upload["with"]["path"]
+    assert workflow["jobs"]["review"]["permissions"] == {"contents": "read", "issues": "write"}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from keystate.contract import AccountConfig, FieldSpec, Kind, ProviderSchema, Removal
+from keystate.contract import AccountConfig, FieldSpec, Kind, ProviderSchema, Removal, Role
 from keystate.diff import diff_account
 from keystate.errors import PlanError
 from keystate.kinds import canonical_query
@@ -30,7 +30,7 @@ FAKE = ProviderSchema(
             "x",
             create_only=True,
             tolerance=timedelta(seconds=60),
-            expiry=True,
+            role=Role.EXPIRY,
         ),
     ),
     selector_kinds=("id",),

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("text", "json")
 PLAN_FORMATS = ("text", "json", "markdown")
+REPORT_FORMATS = ("html", "markdown", "json", "csv")
 
 
 # -- validate ---------------------------------------------------------------------------
@@ -234,6 +235,43 @@ async def _live_keys(ui: Ui, config: Config, account: str) -> list[Any]:
         return (await read_live(conns))[account]
     finally:
         await conns.aclose()
+
+
+# -- report -----------------------------------------------------------------------------
+FAIL_ON = "Exit 2 if a key trips RULE: unmanaged, no-expiry, unused:<n>d, exposed, older-than:<n>d, lint:<rule-id>."  # noqa: E501
+
+
+@cli.command()
+@config_option
+@accounts_option
+@click.option(
+    "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="html", show_default=True
+)
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE."
+)
+@click.option("--fail-on", "fail_on", multiple=True, metavar="RULE", help=FAIL_ON)
+def report(
+    config_path: Path,
+    accounts: tuple[str, ...],
+    fmt: str,
+    out: Path | None,
+    fail_on: tuple[str, ...],
+) -> int:
+    """Access review: every live key, who manages it, what it may do, age, expiry, findings."""
+    from keystate.report import cli_run
+
+    ui = current_ui()
+    run = cli_run.run(load(ui, config_path), accounts, fmt, fail_on, connect_options(ui))
+    text, tripped = run_async(run)
+    if out is None:
+        ui.out(text, nl=False)
+    else:
+        cli_run.write(out, text)
+        ui.info(f"Wrote the {fmt} report to {out}.")
+    for line in tripped:
+        ui.err(f"Gate tripped: {line}")
+    return EXIT_CHANGES if tripped else EXIT_OK
 
 
 # -- schema -----------------------------------------------------------------------------

@@ -117,6 +117,10 @@ class StoredApiKey:
     template_id: str | None = None
     privacy_level: str = "PRIVATE"
     rotation_enabled: bool = False
+    # Coveo's approximate last use (epoch ms), and the exposure report of a key found
+    # leaked (coveo-api.md §4.4: severity, deactivationDate, reasons[]...), as served.
+    last_used_ms: int | None = None
+    exposure_report: dict[str, Any] | None = None
 
     def expired(self, now_ms: int) -> bool:
         return self.expiration_ms is not None and self.expiration_ms <= now_ms
@@ -125,7 +129,7 @@ class StoredApiKey:
         if self.expired(now_ms):
             return "EXPIRED"
         if not self.enabled:
-            return "DISABLED"
+            return "DISABLED_EXPOSED" if self.exposure_report is not None else "DISABLED"
         if self.expiration_ms is not None and self.expiration_ms - now_ms <= SOON_MS:
             return "SOON_TO_BE_EXPIRED"
         return "ENABLED"

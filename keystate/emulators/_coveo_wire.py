@@ -258,7 +258,7 @@ def render_key(
         "enabled": key.enabled,
         "status": key.status(now_ms),
         "createdDate": key.created_ms,
-        "lastUsedDate": None,
+        "lastUsedDate": key.last_used_ms,
         "resourceId": key.id,
         "tokenId": key.id,
         "privacyLevel": key.privacy_level,
@@ -278,6 +278,8 @@ def render_key(
     ):
         if value is not None:
             body[name] = value
+    if key.exposure_report is not None:
+        body["exposureReport"] = key.exposure_report
     if key.additional_configuration:
         body["additionalConfiguration"] = key.additional_configuration
     if full_value and key.rotation_enabled:

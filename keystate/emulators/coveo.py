@@ -287,14 +287,14 @@ class CoveoEmulator:
             "SOON_TO_BE_EXPIRED": {"SOON_TO_BE_EXPIRED"},
             "SOON_TO_BE_DISABLED": {"SOON_TO_BE_DISABLED"},
             "WITH_WARNING": {"SOON_TO_BE_EXPIRED", "SOON_TO_BE_DISABLED"},
-            "ACTIVE_AND_EXPOSED": set(),
+            "ACTIVE_AND_EXPOSED": {"ENABLED", "SOON_TO_BE_EXPIRED", "SOON_TO_BE_DISABLED"},
             "ALL_EXPOSED": {"DISABLED_EXPOSED"},
         }
         if status is not None and status not in groups:
             raise CoveoError("bad-body", detail=f"Unknown status filter '{status}'.")
         keys = state.visible_all(now_ms)
         if status is not None:
-            keys = [k for k in keys if k.status(now_ms) in groups[status]]
+            keys = [k for k in keys if _listed(k, status, groups[status], now_ms)]
         org = state.organization_id
         return response(200, [wire.render_key(k, org, now_ms, full_value=False) for k in keys])
 
@@ -478,3 +478,16 @@ def _apply_update(key: StoredApiKey, body: dict[str, Any]) -> None:
         value = body.get(field_name)
         if isinstance(value, list):
             setattr(key, attr, value)
+
+
+def _listed(key: StoredApiKey, status: str, statuses: set[str], now_ms: int) -> bool:
+    """Whether ``GET /apikeys?status=`` lists the key: the exposure filters also look at
+    the exposure report, which an exposed key has before it is deactivated (§4.4)."""
+    exposed = key.exposure_report is not None
+    if status == "ALL_EXPOSED":
+        return exposed
+    if status == "ACTIVE_AND_EXPOSED":
+        return exposed and key.status(now_ms) in statuses
+    if status == "WITH_WARNING" and exposed:
+        return True
+    return key.status(now_ms) in statuses

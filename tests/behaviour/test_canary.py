@@ -76,6 +76,12 @@ def test_every_command_and_format_leaks_nothing(
     record("import-stdout", "import", harness.account, *c)
     for fmt in ("text", "json"):
         record(f"privileges-{fmt}", "privileges", harness.account, *c, "--format", fmt)
+    review = tmp_path / "review.out"
+    for fmt in ("html", "markdown", "json", "csv"):
+        record(f"report-{fmt}", "report", *c, "--format", fmt, "--fail-on", "unmanaged")
+        result = record(f"report-out-{fmt}", "report", *c, "--format", fmt, "--out", str(review))
+        assert result.exit_code == 0, result.output
+        outputs[f"report file {fmt}"] = review.read_text()
     # Wrong credentials: the error must echo neither the real nor the wrong one.
     result = record("bad-credentials", "plan", *c, env=harness.bad_env)
     assert result.exit_code == 1

@@ -10,10 +10,12 @@ from typing import Final
 
 from keystate.contract import (
     SANDBOX_SETTING,
+    Breadth,
     FieldSpec,
     Kind,
     LintRule,
     ProviderSchema,
+    Role,
     SettingKind,
     SettingSpec,
 )
@@ -132,6 +134,18 @@ def _search_unrestricted(spec: KeySpec, now: datetime) -> tuple[str, str] | None
     )
 
 
+# For access reviews: writes change records; these change or destroy whole indices.
+ADMIN_ACLS: Final = ("deleteIndex", "editSettings")
+
+
+def _breadth(acl: object) -> Breadth:
+    if acl in ADMIN_ACLS:
+        return Breadth.ADMIN
+    if acl in WRITE_ACLS or (isinstance(acl, str) and acl.startswith("nluWrite")):
+        return Breadth.WRITE
+    return Breadth.READ
+
+
 SCHEMA: Final = ProviderSchema(
     name="algolia",
     title="Algolia",
@@ -167,6 +181,7 @@ SCHEMA: Final = ProviderSchema(
             non_empty=True,
             choices=ACLS,
             example="search",
+            role=Role.PERMISSIONS,
         ),
         FieldSpec(
             "indexes",
@@ -175,6 +190,7 @@ SCHEMA: Final = ProviderSchema(
             default=frozenset(),
             check=_patterns("index"),
             example="products_*",
+            role=Role.SCOPE,
         ),
         FieldSpec(
             "referers",
@@ -183,24 +199,28 @@ SCHEMA: Final = ProviderSchema(
             default=frozenset(),
             check=_patterns("referer"),
             example="https://shop.example.com/*",
+            role=Role.RESTRICTIONS,
         ),
         FieldSpec(
             "max_hits_per_query",
             Kind.INT,
             "Maximum hits per query (0: unlimited)",
             default=0,
+            role=Role.RESTRICTIONS,
         ),
         FieldSpec(
             "max_queries_per_ip_per_hour",
             Kind.INT,
             "Maximum queries per IP per hour (0: unlimited)",
             default=0,
+            role=Role.RESTRICTIONS,
         ),
         FieldSpec(
             "query_parameters",
             Kind.QUERY,
             "Search parameters forced on every query (mapping or query string)",
             default="",
+            role=Role.RESTRICTIONS,
         ),
         FieldSpec(
             "expires_at",
@@ -208,11 +228,12 @@ SCHEMA: Final = ProviderSchema(
             "Expiry (RFC 3339); compared with the live remaining validity",
             default=None,
             tolerance=timedelta(seconds=60),
-            expiry=True,
+            role=Role.EXPIRY,
         ),
     ),
     selector_kinds=("fingerprint",),
     eventually_consistent=True,
+    breadth=_breadth,
     lint_rules=(
         LintRule(
             "algolia-write-without-indexes",

@@ -196,6 +196,12 @@ class CoveoProvider:
             expired=item.get("status") == "EXPIRED" or (expires is not None and expires <= now),
             is_credential=self._is_credential(masked),
             created_at=millis(item.get("createdDate")),
+            status=item["status"] if isinstance(item.get("status"), str) else None,
+            exposed=isinstance(item.get("exposureReport"), dict)
+            or item.get("status") == "DISABLED_EXPOSED",
+            exposure=_exposure(item.get("exposureReport")),
+            last_used_at=millis(item.get("lastUsedDate")),
+            display_name=str(item.get("displayName") or ""),
         )
 
     def _is_credential(self, masked: str) -> bool:
@@ -427,3 +433,24 @@ def connect(account: AccountConfig, options: ConnectOptions) -> CoveoProvider:
         ),
     )
     return CoveoProvider(account, http, org, token)
+
+
+def _exposure(report: object) -> str:
+    """One line about an exposure report (coveo-api.md §4.4): severity, where it was
+    found, when the key is deactivated. Never the key, never a reason's free text."""
+    if not isinstance(report, dict):
+        return ""
+    parts = []
+    if isinstance(report.get("severity"), str):
+        parts.append(f"severity {report['severity']}")
+    raw_reasons = report.get("reasons")
+    reasons: list[Any] = raw_reasons if isinstance(raw_reasons, list) else []
+    sources = sorted(
+        {r["source"] for r in reasons if isinstance(r, dict) and isinstance(r.get("source"), str)}
+    )
+    if sources:
+        parts.append(f"reported by {', '.join(sources)}")
+    deactivation = millis(report.get("deactivationDate"))
+    if deactivation is not None:
+        parts.append(f"deactivation {deactivation.strftime('%Y-%m-%d')}")
+    return "; ".join(parts) or "exposure reported"

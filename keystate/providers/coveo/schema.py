@@ -21,11 +21,13 @@ from typing import Final
 
 from keystate.contract import (
     SANDBOX_SETTING,
+    Breadth,
     FieldSpec,
     Kind,
     LintRule,
     ProviderSchema,
     Removal,
+    Role,
     SettingKind,
     SettingSpec,
 )
@@ -142,6 +144,35 @@ def _unknown_owner(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
     return None
 
 
+# For access reviews: domains that act for others, bypass permissions or run the org.
+ADMIN_DOMAINS: Final = frozenset(
+    {
+        "ADMINISTRATE",
+        "IMPERSONATE",
+        "VIEW_ALL_CONTENT",
+        "ORGANIZATION",
+        "GROUP",
+        "DELETE_USER_ANALYTICS_DATA",
+        "SECURITY_PROVIDER",
+        "SAML_IDENTITY_PROVIDER",
+    }
+)
+
+
+def _breadth(privilege: object) -> Breadth:
+    """ADMIN: an admin-like domain, or EDIT on every resource ('*'); WRITE: EDIT or
+    CREATE, or a yes/no privilege that changes things; READ: everything else."""
+    if not isinstance(privilege, Privilege):
+        return Breadth.READ  # a template's name: its privileges are not listed
+    if privilege.target_domain in ADMIN_DOMAINS and privilege.type in (None, "EDIT"):
+        return Breadth.ADMIN
+    if privilege.type == "EDIT" and privilege.target_id in ("*", None):
+        return Breadth.ADMIN
+    if privilege.type in ("EDIT", "CREATE") or privilege.target_domain == "AUTHENTICATION_EDITOR":
+        return Breadth.WRITE
+    return Breadth.READ
+
+
 SCHEMA: Final = ProviderSchema(
     name="coveo",
     title="Coveo",
@@ -177,6 +208,7 @@ SCHEMA: Final = ProviderSchema(
             create_only=True,
             any_when_unset=True,
             check=_check_privileges,
+            role=Role.PERMISSIONS,
             implied_by="template",
             compare_as=_every_target,
             member_json_schema={
@@ -193,6 +225,7 @@ SCHEMA: Final = ProviderSchema(
             default=frozenset(),
             check=_check_ips,
             example="203.0.113.0/24",
+            role=Role.RESTRICTIONS,
         ),
         FieldSpec(
             "denied_ips",
@@ -200,6 +233,7 @@ SCHEMA: Final = ProviderSchema(
             "IP addresses or CIDR blocks denied (wins over allowed_ips)",
             default=frozenset(),
             check=_check_ips,
+            role=Role.RESTRICTIONS,
         ),
         FieldSpec("enabled", Kind.BOOL, "Whether the key is active", default=True),
         FieldSpec(
@@ -207,6 +241,7 @@ SCHEMA: Final = ProviderSchema(
             Kind.TEXT,
             "Search hub enforced on queries made with the key",
             default="",
+            role=Role.SCOPE,
         ),
         FieldSpec(
             "template",
@@ -214,6 +249,7 @@ SCHEMA: Final = ProviderSchema(
             "API key template to create the key from, e.g. AuthenticatedSearch (create-only)",
             default="",
             create_only=True,
+            role=Role.PERMISSIONS,
         ),
         FieldSpec(
             "expires_at",
@@ -223,7 +259,7 @@ SCHEMA: Final = ProviderSchema(
             create_only=True,
             any_when_unset=True,
             tolerance=timedelta(seconds=60),
-            expiry=True,
+            role=Role.EXPIRY,
         ),
     ),
     selector_kinds=("id",),
@@ -237,6 +273,8 @@ SCHEMA: Final = ProviderSchema(
             {"required": ["template"], "not": {"required": ["privileges"]}},
         ]
     },
+    breadth=_breadth,
+    reports_last_use=True,
     lint_rules=(
         LintRule(
             "coveo-edit-all-targets", "EDIT privileges on every target ('*').", _edit_everything
