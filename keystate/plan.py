@@ -110,6 +110,7 @@ def _account_json(account: AccountDiff) -> JSONValue:
         "timeout": account.account.timeout,
         "max_attempts": account.account.max_attempts,
         "wait_timeout": account.account.wait_timeout,
+        "write_timeout": account.account.write_timeout,
         "managed": account.managed,
         "unchanged": account.unchanged,
         "unmanaged": len(account.unmanaged),

@@ -119,6 +119,7 @@ def accounts_from_document(
             timeout=item.get("timeout"),
             max_attempts=item.get("max_attempts"),
             wait_timeout=item.get("wait_timeout"),
+            write_timeout=item.get("write_timeout"),
         )
     return out
 

@@ -46,7 +46,14 @@ from keystate.providers.base import (
 from keystate.secrets import Secret
 
 TOP_LEVEL: Final = ("version", "owner", "accounts", "keys")
-ACCOUNT_COMMON: Final = ("provider", "removal", "timeout", "max_attempts", "wait_timeout")
+ACCOUNT_COMMON: Final = (
+    "provider",
+    "removal",
+    "timeout",
+    "write_timeout",
+    "max_attempts",
+    "wait_timeout",
+)
 KEY_COMMON: Final = ("description", "protect", "adopt", "lint_ignore")
 SUPPORTED_VERSION: Final = 1
 _NO_RULES: Final[frozenset[str]] = frozenset()  # one object: each frozenset() is a new one
@@ -310,7 +317,8 @@ def _read_account(
     common = _read_common(reader, schema, entries, what)
     if settings is None or common is None:
         return None
-    removal, timeout, attempts, wait = common
+    removal, timeouts, attempts, wait = common
+    timeout, write_timeout = timeouts
     return AccountConfig(
         name=key.raw,
         provider=provider,
@@ -319,13 +327,14 @@ def _read_account(
         timeout=timeout,
         max_attempts=attempts,
         wait_timeout=wait,
+        write_timeout=write_timeout,
         location=key.loc,
     )
 
 
 def _read_common(
     reader: Reader, schema: ProviderSchema, entries: dict[str, tuple[YScalar, YNode]], what: str
-) -> tuple[str, float | None, int | None, float | None] | None:
+) -> tuple[str, tuple[float | None, float | None], int | None, float | None] | None:
     ok = True
     removal = "delete"
     if "removal" in entries:
@@ -339,10 +348,13 @@ def _read_common(
             ok = False
         elif text is not None:
             removal = text
-    timeout = attempts = wait = None
+    timeout = write_timeout = attempts = wait = None
     if "timeout" in entries:
         timeout = reader.number(entries["timeout"][1], "timeout", 0.01, 600)
         ok = ok and timeout is not None
+    if "write_timeout" in entries:
+        write_timeout = reader.number(entries["write_timeout"][1], "write_timeout", 0.01, 600)
+        ok = ok and write_timeout is not None
     if "max_attempts" in entries:
         attempts = reader.integer(entries["max_attempts"][1], "max_attempts", 20)
         if attempts == 0:
@@ -352,7 +364,7 @@ def _read_common(
     if "wait_timeout" in entries:
         wait = reader.number(entries["wait_timeout"][1], "wait_timeout", 0, 3600)
         ok = ok and wait is not None
-    return (removal, timeout, attempts, wait) if ok else None
+    return (removal, (timeout, write_timeout), attempts, wait) if ok else None
 
 
 def _read_settings(

@@ -171,6 +171,8 @@ class AccountConfig:
     timeout: float | None = None
     max_attempts: int | None = None
     wait_timeout: float | None = None
+    # Seconds to wait for the answer to a write (POST/PUT/DELETE); None: the provider's.
+    write_timeout: float | None = None
     location: Location | None = field(default=None, compare=False)
 
     def text(self, name: str) -> str | None:
