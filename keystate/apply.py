@@ -36,7 +36,7 @@ from typing import TypeVar
 
 from keystate import kinds
 from keystate.diff import LEFTOVER_OF_REPLACE, AccountDiff, Change, field_changes, marker_for
-from keystate.errors import AmbiguousWriteError, KeystateError, ProviderError
+from keystate.errors import AmbiguousWriteError, KeystateError, NotFoundError, ProviderError
 from keystate.model import Action, KeySpec, LiveKey
 from keystate.plan import CREATING, REMOVALS, Plan
 from keystate.providers.base import CreatedKey, Provider
@@ -282,8 +282,35 @@ class _Account:
         then the marker is finalised. Killed in between, the next plan sees the pending
         marker and knows the value may not have reached the sink."""
         created = await self._create_pending(spec, exclude)
-        await self.provider.update(created.live, spec, self._stored(spec))
+        await self._finalise(created.live, spec)
         return created
+
+    async def _finalise(self, key: LiveKey, spec: KeySpec) -> None:
+        """Write the final marker on a key this run has just created. On an eventually
+        consistent provider a write may not find a key whose creation has not propagated
+        yet (Algolia answers such a PUT 404, as a read would): then wait, bounded by
+        ``wait_timeout``, until the key can be read, and send the update again."""
+        try:
+            await self.provider.update(key, spec, self._stored(spec))
+            return
+        except NotFoundError:
+            if not self.diff.schema.eventually_consistent:
+                raise
+        log.info("%s: new key %s not found by the update yet; waiting", spec.address, key.ref)
+
+        async def updated() -> bool | None:
+            if await self.provider.read_key(key) is None:
+                return None
+            await self.provider.update(key, spec, self._stored(spec))
+            return True
+
+        if await _poll(updated, self.wait_timeout) is None:
+            raise ProviderError(
+                f"create {spec.address}: created {key.ref} and delivered its value, but the "
+                f"key could not be updated with its final marker within {self.wait_timeout:g}s "
+                "(not found yet); run apply again to finish",
+                account=self.diff.account.name,
+            )
 
     async def _create_pending(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
         stored = self._stored(spec, pending=True)
