@@ -404,7 +404,7 @@ def privileges(account: str, config_path: Path, fmt: str) -> int:
     config = _load(ui, config_path)
     grants = _run_async(_grants(ui, config, account))
     if fmt == "json":
-        ui.out(json.dumps([{"name": g.name, "detail": g.detail} for g in grants], indent=2))
+        ui.out(json.dumps([dict(g.entry) for g in grants], indent=2))
         return EXIT_OK
     width = max((len(g.name) for g in grants), default=0)
     for grant in grants:

@@ -254,3 +254,37 @@ def test_provider_and_emulator_name_the_same_privilege_for_every_route() -> None
     for route, (method, path) in ROUTES.items():
         owner, domain, kind, _target = REQUIRED_PRIVILEGE[route]
         assert required_privilege(method, path).startswith(f"{owner}/{domain}/{kind}"), route
+
+
+def test_privileges_json_entries_are_configuration_entries(
+    coveo: RunningServer, write: Callable[..., Path], run: Callable[..., Result]
+) -> None:
+    path = write(_config(coveo.url))
+    env = {"COVEO_ACCESS_TOKEN": ORG_VIEW_KEY}
+    result = run("privileges", "coveo-prod", "-c", str(path), "--format", "json", env=env)
+    assert result.exit_code == 0, result.stderr
+    entries = json.loads(result.stdout)
+    assert {
+        "owner": "USAGE_ANALYTICS",
+        "target_domain": "ANALYTICS_DATA",
+        "type": "EDIT",
+        "custom_keys": True,
+    } in entries
+    assert {"owner": "SEARCH_API", "target_domain": "EXECUTE_QUERY", "custom_keys": True} in (
+        entries
+    )
+    assert {"owner": "SEARCH_API", "target_domain": "IMPERSONATE", "custom_keys": False} in (
+        entries
+    )
+    # Every entry a custom key may hold, pasted into the configuration, plans cleanly.
+    custom = [
+        {k: v for k, v in e.items() if k != "custom_keys"} for e in entries if e["custom_keys"]
+    ]
+    keys = "".join(
+        f"    k{i}:\n      privileges: [{json.dumps(e)}]\n      expires_at: 2031-01-01T00:00:00Z\n"
+        for i, e in enumerate(custom)
+    )
+    path.write_text(_config(coveo.url).split("keys:\n")[0] + "keys:\n  coveo-prod:\n" + keys)
+    planned = run("plan", "-c", str(path), env=env)
+    assert planned.exit_code == 0, planned.stderr
+    assert f"Plan: {len(custom)} to create" in planned.stdout

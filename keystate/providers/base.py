@@ -244,10 +244,15 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class Grant:
-    """Something that can be granted to a key (an ACL or a privilege), for display."""
+    """Something that can be granted to a key (an ACL or a privilege), for display.
+
+    ``entry`` is its JSON form for ``keystate privileges --format json``, shaped like
+    what the configuration declares (an ACL's ``name`` and ``doc``; a privilege's
+    ``owner``, ``target_domain``, ``type``), plus facts about it (``custom_keys``)."""
 
     name: str
     detail: str = ""
+    entry: Mapping[str, str | bool] = field(default_factory=dict)
 
 
 class Provider(Protocol):

@@ -193,7 +193,11 @@ class AlgoliaProvider:
         raise UsageError("Algolia keys cannot be disabled; use removal: delete")
 
     async def grants(self) -> list[Grant]:
-        return [Grant(acl, ACL_DOCS.get(acl, "")) for acl in ACLS]
+        out = []
+        for acl in ACLS:
+            doc = ACL_DOCS.get(acl, "")
+            out.append(Grant(acl, doc, {"name": acl, "doc": doc}))
+        return out
 
     async def catalogue(self) -> None:
         return None  # ACLs are a fixed enum, checked offline by the configuration loader

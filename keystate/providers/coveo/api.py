@@ -350,7 +350,11 @@ class CoveoProvider:
         out = []
         for p in sorted(set(every), key=Privilege.sort_key):
             note = "" if p in custom else "not for custom keys (needs a template)"
-            out.append(Grant(str(p), note))
+            entry: dict[str, str | bool] = {"owner": p.owner, "target_domain": p.target_domain}
+            if p.type is not None:
+                entry["type"] = p.type
+            entry["custom_keys"] = p in custom
+            out.append(Grant(str(p), note, entry))
         return out
 
     async def aclose(self) -> None:
