@@ -289,7 +289,9 @@ class _Account:
         """Write the final marker on a key this run has just created. On an eventually
         consistent provider a write may not find a key whose creation has not propagated
         yet (Algolia answers such a PUT 404, as a read would): then wait, bounded by
-        ``wait_timeout``, until the key can be read, and send the update again."""
+        ``wait_timeout``, until the key can be read, and send the update again. Past the
+        bound the change is ``unconfirmed``: the key exists, its value is delivered, and
+        the next apply finalises it (a ``;pending`` key whose value it can read)."""
         try:
             await self.provider.update(key, spec, self._stored(spec))
             return
@@ -305,11 +307,10 @@ class _Account:
             return True
 
         if await _poll(updated, self.wait_timeout) is None:
-            raise ProviderError(
-                f"create {spec.address}: created {key.ref} and delivered its value, but the "
-                f"key could not be updated with its final marker within {self.wait_timeout:g}s "
-                "(not found yet); run apply again to finish",
-                account=self.diff.account.name,
+            raise _Unconfirmed(
+                f"created {key.ref} and delivered its value, but the key is not yet visible "
+                f"after {self.wait_timeout:g}s, so its final marker is not written yet; "
+                "run apply again to finish"
             )
 
     async def _create_pending(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:

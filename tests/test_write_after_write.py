@@ -49,3 +49,33 @@ def test_finalising_a_new_key_waits_for_it_to_propagate(
     time.sleep(1.6)  # let the last write propagate
     again = run("plan", "-c", str(path), "--detailed-exitcode")
     assert again.exit_code == 0, again.stdout
+
+
+def test_past_the_bound_the_create_is_unconfirmed_and_the_next_apply_finishes_it(
+    algolia_factory: Callable[..., Algolia],
+    write: Callable[..., Path],
+    run: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
+    algolia = algolia_factory(propagation_delay_ms=2000)
+    path = write(_config(algolia.url).replace("wait_timeout: 1", "wait_timeout: 0.3"))
+    sink = tmp_path / "new.jsonl"
+    result = run("apply", "-c", str(path), "--auto-approve", "--secrets-out", str(sink))
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "algolia-prod/lagging: UNCONFIRMED" in result.stdout
+    assert "final marker is not written yet" in result.stdout
+    keys = algolia.emulator.snapshot()
+    assert len(keys) == 1
+    marker = parse_description(keys[0]["description"])[1]
+    assert marker is not None and marker.pending
+    time.sleep(2.1)
+    finished = run("apply", "-c", str(path), "--auto-approve", "--secrets-out", str(sink))
+    assert finished.exit_code == 0, finished.output + finished.stderr
+    time.sleep(2.1)
+    assert run("plan", "-c", str(path), "--detailed-exitcode").exit_code == 0
+    keys = algolia.emulator.snapshot()
+    assert len(keys) == 1  # no duplicate
+    marker = parse_description(keys[0]["description"])[1]
+    assert marker is not None and not marker.pending
+    values = {line for line in sink.read_text().splitlines()}
+    assert all(keys[0]["value"] in line for line in values)  # only this key's value
