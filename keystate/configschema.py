@@ -75,6 +75,7 @@ def _account(schema: ProviderSchema) -> JSON:
         "provider": {"const": schema.name},
         "removal": {"enum": [r.value for r in schema.removal_policies]},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
+        "write_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
         "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
         "wait_timeout": {"type": "number", "minimum": 0, "maximum": 3600},
     }

@@ -217,6 +217,8 @@ class AccountConfig:
     timeout: float | None = None
     max_attempts: int | None = None
     wait_timeout: float | None = None
+    # Seconds to wait for the answer to a write (POST/PUT/DELETE); None: the provider's.
+    write_timeout: float | None = None
     location: Location | None = field(default=None, compare=False)
 
     def text(self, name: str) -> str | None:
@@ -288,10 +290,15 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class Grant:
-    """Something that can be granted to a key (an ACL or a privilege), for display."""
+    """Something that can be granted to a key (an ACL or a privilege), for display.
+
+    ``entry`` is its JSON form for ``keystate privileges --format json``, shaped like
+    what the configuration declares (an ACL's ``name`` and ``doc``; a privilege's
+    ``owner``, ``target_domain``, ``type``), plus facts about it (``custom_keys``)."""
 
     name: str
     detail: str = ""
+    entry: Mapping[str, str | bool] = field(default_factory=dict)
 
 
 class Provider(Protocol):

@@ -19,6 +19,7 @@ from keystate.diff import diff_account
 from keystate.errors import (
     ConfigError,
     KeystateError,
+    PermissionDeniedError,
     PlanError,
     Problem,
     ProviderError,
@@ -65,12 +66,24 @@ def open_connections(
     return conns
 
 
-async def _keys_and_catalogue(provider: Provider) -> tuple[list[LiveKey], Catalogue | None]:
-    """An account's keys and grant catalogue (None where the provider has none).
+@dataclass(frozen=True)
+class _Read:
+    """One account as read for a plan: its keys, its grant catalogue (None where the
+    provider has none, or the credential may not read it), and warnings."""
+
+    keys: list[LiveKey]
+    catalogue: Catalogue | None
+    warnings: tuple[str, ...] = ()
+
+
+async def _keys_and_catalogue(provider: Provider) -> _Read:
+    """An account's keys and grant catalogue.
 
     The catalogue is asked for at the same time, and awaited after the keys: when it has
     already arrived (it usually has), the keys go to planning without a pause in which
-    other accounts' keys would pile up in memory too.
+    other accounts' keys would pile up in memory too. A credential that may list the
+    keys but not read the catalogue still plans: the check of declared grants against
+    the catalogue is skipped, with one warning naming what the credential lacks.
     """
     catalogue = asyncio.ensure_future(provider.catalogue())
     try:
@@ -79,7 +92,20 @@ async def _keys_and_catalogue(provider: Provider) -> tuple[list[LiveKey], Catalo
         catalogue.cancel()
         await asyncio.gather(catalogue, return_exceptions=True)
         raise
-    return keys, await catalogue
+    try:
+        return _Read(keys, await catalogue)
+    except PermissionDeniedError as exc:
+        needs = exc.needs or "a right the credential does not have"
+        return _Read(
+            keys,
+            None,
+            (
+                f"{provider.account.name}: the declared grants were not checked against "
+                f"what the account offers, because reading its catalogue needs {needs}; "
+                "grant it to the credential to have plan catch an unassignable grant "
+                "before apply",
+            ),
+        )
 
 
 async def _every_account(work: Iterable[Awaitable[T]]) -> list[T]:
@@ -143,6 +169,7 @@ class _Planned:
     diff: AccountDiff | None
     plan_error: str | None
     grant_problems: list[Problem]
+    warnings: tuple[str, ...] = ()
 
 
 async def _read_and_diff(
@@ -151,12 +178,13 @@ async def _read_and_diff(
     """Read one account and plan it at once, so that its live keys can go as soon as it
     is planned (a plan keeps only the changes) and the planning of early answers
     overlaps the wait for later ones."""
-    keys, catalogue = await _keys_and_catalogue(provider)
+    read = await _keys_and_catalogue(provider)
+    catalogue = read.catalogue
     problems = grants.check(name, config.keys.get(name, {}), catalogue) if catalogue else []
     try:
-        return _Planned(_diff_one(config, name, keys), None, problems)
+        return _Planned(_diff_one(config, name, read.keys), None, problems, read.warnings)
     except PlanError as exc:
-        return _Planned(None, str(exc), problems)
+        return _Planned(None, str(exc), problems, read.warnings)
     finally:
         if release_keys:
             config.release_keys(name)
@@ -196,4 +224,6 @@ async def _plan_all(config: Config, conns: Connections, release_keys: bool) -> P
     errors = [one.plan_error for one in planned if one.plan_error is not None]
     if errors:
         raise PlanError("\n".join(errors))
-    return new_plan([one.diff for one in planned if one.diff is not None], config.owner, [])
+    warnings = [w for one in planned for w in one.warnings]
+    diffs = [one.diff for one in planned if one.diff is not None]
+    return new_plan(diffs, config.owner, warnings)

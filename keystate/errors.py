@@ -9,6 +9,7 @@
      │                                     (duplicate markers, bad adopt selectors)
      ├── ProviderError            exit 1   an API or transport failure, naming the account
      │    ├── NotFoundError                the key is gone (404)
+     │    ├── PermissionDeniedError        the credential lacks a right (401/403); names it
      │    └── AmbiguousWriteError          a write that may or may not have happened
      └── SafetyError              exit 3   a safety gate refused; nothing was changed
           └── StalePlanError      exit 3   a saved plan no longer matches the live state
@@ -123,6 +124,24 @@ class ProviderError(KeystateError):
 
 class NotFoundError(ProviderError):
     """The addressed key does not exist (any more)."""
+
+
+class PermissionDeniedError(ProviderError):
+    """The credential may not do this (401/403). ``needs`` names what the operation
+    needs, in the provider's words (e.g. "the privilege PLATFORM/API_KEY/VIEW in
+    organization acme", "the admin API key"), or is empty when unknown."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        needs: str = "",
+        account: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.needs = needs
+        super().__init__(message, account=account, status=status, request_id=request_id)
 
 
 class AmbiguousWriteError(ProviderError):

@@ -53,6 +53,7 @@ class AccountDocument(TypedDict):
     timeout: float | None
     max_attempts: int | None
     wait_timeout: float | None
+    write_timeout: float | None
     managed: int
     unchanged: int
     unmanaged: int
@@ -133,6 +134,7 @@ def _account(account: AccountDiff) -> AccountDocument:
         "timeout": account.account.timeout,
         "max_attempts": account.account.max_attempts,
         "wait_timeout": account.account.wait_timeout,
+        "write_timeout": account.account.write_timeout,
         "managed": account.managed,
         "unchanged": account.unchanged,
         "unmanaged": len(account.unmanaged),
@@ -299,6 +301,7 @@ def accounts_from_document(
             timeout=item.get("timeout"),
             max_attempts=item.get("max_attempts"),
             wait_timeout=item.get("wait_timeout"),
+            write_timeout=item.get("write_timeout"),
         )
     return out
 

@@ -39,6 +39,7 @@ from keystate.contract import (
     Provider,
     ProviderSchema,
     Removal,
+    Role,
 )
 from keystate.errors import AmbiguousWriteError, NotFoundError, ProviderError
 from keystate.model import FieldValue, KeySpec, LiveKey
@@ -61,7 +62,7 @@ SCHEMA: Final = ProviderSchema(
             "when the key stops working",
             create_only=True,
             tolerance=timedelta(seconds=60),
-            expiry=True,
+            role=Role.EXPIRY,
         ),
     ),
     selector_kinds=("id",),

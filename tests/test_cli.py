@@ -123,7 +123,7 @@ def test_privileges_lists_algolia_acls(
     assert re.search(r"^search\s+search$", result.stdout, re.M)
     assert "editSettings" in result.stdout
     result = run("privileges", "algolia-prod", "-c", str(config), "--format", "json")
-    assert {"name": "addObject", "detail": "add or update records"} in __import__("json").loads(
+    assert {"name": "addObject", "doc": "add or update records"} in __import__("json").loads(
         result.stdout
     )
     assert run("privileges", "nope", "-c", str(config)).exit_code == 1

@@ -23,11 +23,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final
 
-from keystate.apply.outcome import ApplyOptions
+from keystate.apply.outcome import ApplyOptions, Unconfirmed
 from keystate.apply.wait import SharedListing, Visibility, poll
 from keystate.compare import marker_for
 from keystate.contract import CreatedKey, Provider
-from keystate.errors import AmbiguousWriteError, ProviderError
+from keystate.errors import AmbiguousWriteError, NotFoundError, ProviderError
 from keystate.model import KeySpec, LiveKey
 from keystate.plan import AccountDiff
 from keystate.secrets import DeliveredSecret
@@ -66,8 +66,36 @@ class Creator:
         then the marker is finalised. Killed in between, the next plan sees the pending
         marker and knows the value may not have reached the sink."""
         created = await self._create_pending(spec, exclude)
-        await self.provider.update(created.live, spec, self.stored(spec))
+        await self._finalise(created.live, spec)
         return created
+
+    async def _finalise(self, key: LiveKey, spec: KeySpec) -> None:
+        """Write the final marker on a key this run has just created. On an eventually
+        consistent provider a write may not find a key whose creation has not propagated
+        yet (Algolia answers such a PUT 404, as a read would): then wait, bounded by
+        ``wait_timeout``, until the key can be read, and send the update again. Past the
+        bound the change is ``unconfirmed``: the key exists, its value is delivered, and
+        the next apply finalises it (a ``;pending`` key whose value it can read)."""
+        try:
+            await self.provider.update(key, spec, self.stored(spec))
+            return
+        except NotFoundError:
+            if not self.diff.schema.eventually_consistent:
+                raise
+        log.info("%s: new key %s not found by the update yet; waiting", spec.address, key.ref)
+
+        async def updated() -> bool | None:
+            if await self.provider.read_key(key) is None:
+                return None
+            await self.provider.update(key, spec, self.stored(spec))
+            return True
+
+        if await poll(updated, self.visibility.timeout) is None:
+            raise Unconfirmed(
+                f"created {key.ref} and delivered its value, but the key is not yet visible "
+                f"after {self.visibility.timeout:g}s, so its final marker is not written yet; "
+                "run apply again to finish"
+            )
 
     async def _create_pending(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
         stored = self.stored(spec, pending=True)

@@ -295,7 +295,7 @@ def privileges(account: str, config_path: Path, fmt: str) -> int:
     config = load(ui, config_path)
     grants = run_async(_grants(ui, config, account))
     if fmt == "json":
-        ui.out(json.dumps([{"name": g.name, "detail": g.detail} for g in grants], indent=2))
+        ui.out(json.dumps([dict(g.entry) for g in grants], indent=2))
         return EXIT_OK
     width = max((len(g.name) for g in grants), default=0)
     for grant in grants:

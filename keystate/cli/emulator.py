@@ -113,7 +113,7 @@ def emulator_algolia(
 @click.option(
     "--allow-api-key-bearer",
     is_flag=True,
-    help="Let API keys holding PLATFORM/API_KEY privileges manage keys (docs say they cannot).",
+    help="Let API keys manage keys, each route needing its OAS privileges (docs say they cannot).",
 )
 @click.option(
     "--missing-privilege-status",

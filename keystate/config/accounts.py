@@ -77,7 +77,8 @@ def _read_account(
     common = _read_common(reader, schema, entries, what)
     if settings is None or common is None:
         return None
-    removal, timeout, attempts, wait = common
+    removal, timeouts, attempts, wait = common
+    timeout, write_timeout = timeouts
     return AccountConfig(
         name=key.raw,
         provider=provider,
@@ -86,13 +87,14 @@ def _read_account(
         timeout=timeout,
         max_attempts=attempts,
         wait_timeout=wait,
+        write_timeout=write_timeout,
         location=key.loc,
     )
 
 
 def _read_common(
     reader: Reader, schema: ProviderSchema, entries: dict[str, tuple[YScalar, YNode]], what: str
-) -> tuple[Removal, float | None, int | None, float | None] | None:
+) -> tuple[Removal, tuple[float | None, float | None], int | None, float | None] | None:
     ok = True
     removal = Removal.DELETE
     if "removal" in entries:
@@ -107,10 +109,13 @@ def _read_common(
             ok = False
         elif text is not None:
             removal = policies[text]
-    timeout = attempts = wait = None
+    timeout = write_timeout = attempts = wait = None
     if "timeout" in entries:
         timeout = reader.number(entries["timeout"][1], "timeout", 0.01, 600)
         ok = ok and timeout is not None
+    if "write_timeout" in entries:
+        write_timeout = reader.number(entries["write_timeout"][1], "write_timeout", 0.01, 600)
+        ok = ok and write_timeout is not None
     if "max_attempts" in entries:
         attempts = reader.integer(entries["max_attempts"][1], "max_attempts", 20)
         if attempts == 0:
@@ -120,7 +125,7 @@ def _read_common(
     if "wait_timeout" in entries:
         wait = reader.number(entries["wait_timeout"][1], "wait_timeout", 0, 3600)
         ok = ok and wait is not None
-    return (removal, timeout, attempts, wait) if ok else None
+    return (removal, (timeout, write_timeout), attempts, wait) if ok else None
 
 
 def _read_settings(

@@ -25,7 +25,14 @@ from keystate.model import (
 from keystate.providers import schema_for
 
 TOP_LEVEL: Final = ("version", "owner", "accounts", "keys")
-ACCOUNT_COMMON: Final = ("provider", "removal", "timeout", "max_attempts", "wait_timeout")
+ACCOUNT_COMMON: Final = (
+    "provider",
+    "removal",
+    "timeout",
+    "write_timeout",
+    "max_attempts",
+    "wait_timeout",
+)
 KEY_COMMON: Final = ("description", "protect", "adopt", "lint_ignore")
 SUPPORTED_VERSION: Final = 1
 NO_RULES: Final[frozenset[str]] = frozenset()  # one object: each frozenset() is a new one

@@ -169,8 +169,9 @@ class Connections:
             return "close"
         route = self.app.route_name(request)
         self.counters.record_request(request.method, route)
-        if self.knobs.latency_ms > 0:
-            await asyncio.sleep(self.knobs.latency_ms / 1000)
+        latency = self.knobs.latency_for(route)
+        if latency > 0:
+            await asyncio.sleep(latency)
         fault = self._faults.draw(route)
         if fault is not None:
             self.counters.record_fault(fault)

@@ -14,8 +14,10 @@ with :func:`~keystate.emulators.http.start_in_thread` / ``serve_forever``, or ca
 - PUT replaces the whole object; validity is a lifetime on write and the remaining
   seconds on read; expired keys vanish; deletes go to a restorable store of 1,000.
 - ``propagation_delay_ms``: writes land in the primary at once (and validate later
-  writes) but reads — GET one, GET list, auth, and restore's "still exists" check — see
-  them only after the delay, measured on the injected ``clock``.
+  deletes) but reads — GET one, GET list, auth, and restore's "still exists" check — see
+  them only after the delay, measured on the injected ``clock``. A PUT is served like a
+  read: on a key whose creation has not propagated yet it answers 404 ``Key does not
+  exist`` (write after write).
 
 Checks run in this order: route (404), credentials (403), rights (403), body (400),
 existence (404). State lives in memory or, with ``state_path``, in a JSON file shared
@@ -247,6 +249,10 @@ class AlgoliaEmulator:
     ) -> EmuResponse:
         state.settle(now)
         current = self._writable(state, value, now)
+        if state.visible(value, now) is None:
+            # Write after write: a PUT is served like a read, so a key whose creation
+            # has not propagated yet is unknown to it (as restore sees only visible keys).
+            raise ApiError(404, KEY_DOES_NOT_EXIST)
         state.put(build(value, current.created_at, now), now, self._delay_s)
         return _ok({"key": value, "updatedAt": rfc3339(now)})
 

@@ -20,9 +20,12 @@ Choices where the sources disagree or are silent (all in docs/emulators.md):
   so a privilege change needs a new key (§9).
 * A custom key (no template) may only hold privileges of the catalogue's custom subset:
   others are 412; an owner/domain/type not in the catalogue at all is 400.
-* Only the organization's token may manage keys. An API key used as a bearer is refused
-  (docs: "an API key can't ... view or edit other API keys"), unless
-  ``allow_api_key_bearer`` lets keys holding ``PLATFORM/API_KEY`` privileges through.
+* The organization's token may do anything. An API key used as the bearer needs each
+  route's OAS ``x-required-privilege`` (:data:`REQUIRED_PRIVILEGE`; ``EDIT`` on the key
+  the path names, or on ``*``), held by the key in the state file; the ``API_KEY``
+  routes are refused to every API key (docs: "an API key can't ... view or edit other
+  API keys") unless ``allow_api_key_bearer`` is on. A denial is 401 (or 403, see
+  ``missing_privilege_status``) naming the privilege.
 * A request whose ``Host`` is another region's platform host gets 400 ``INVALID_REQUEST``.
 """
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -44,7 +48,7 @@ from keystate.emulators._coveo_wire import AWS_REGIONS, CoveoError, response
 from keystate.emulators._statefile import StateStore
 from keystate.emulators.http import EmuRequest, EmuResponse
 
-__all__ = ["REGIONS", "ROUTE_NAMES", "CoveoEmulator"]
+__all__ = ["REGIONS", "REQUIRED_PRIVILEGE", "ROUTE_NAMES", "CoveoEmulator"]
 
 REGIONS: Final = ("us", "eu", "au", "ca", "hipaa")
 ROUTE_NAMES: Final = (
@@ -73,15 +77,29 @@ _HOST_REGION: Final = {
     "platform-ca.cloud.coveo.com": "ca",
     "platformhipaa.cloud.coveo.com": "hipaa",
 }
-# The privilege each route needs (OAS x-required-privilege).
-_NEEDS: Final = {
-    "list": "VIEW",
-    "get": "VIEW",
-    "create": "CREATE",
-    "duplicate": "CREATE",
-    "templates": "CREATE",
-    "template": "CREATE",
-    "eligibility": "CREATE",
+# The privilege each route needs: the OAS ``x-required-privilege`` of its operation, as
+# (owner, targetDomain, type, targetId); ``{id}`` is the key the path names (each id of
+# the body for the bulk routes).
+_KEY_VIEW: Final = ("PLATFORM", "API_KEY", "VIEW", "*")
+_KEY_CREATE: Final = ("PLATFORM", "API_KEY", "CREATE", "*")
+_KEY_EDIT: Final = ("PLATFORM", "API_KEY", "EDIT", "{id}")
+REQUIRED_PRIVILEGE: Final[dict[str, tuple[str, str, str, str]]] = {
+    "list": _KEY_VIEW,
+    "get": _KEY_VIEW,
+    "create": _KEY_CREATE,
+    "duplicate": _KEY_CREATE,
+    "update": _KEY_EDIT,
+    "delete": _KEY_EDIT,
+    "activate": _KEY_EDIT,
+    "disable": _KEY_EDIT,
+    "extend": _KEY_EDIT,
+    "bulk-delete": _KEY_EDIT,
+    "bulk-activate": _KEY_EDIT,
+    "bulk-disable": _KEY_EDIT,
+    "templates": _KEY_CREATE,
+    "template": _KEY_CREATE,
+    "eligibility": _KEY_CREATE,
+    "privileges": ("PLATFORM", "ORGANIZATION", "VIEW", "*"),
 }
 
 
@@ -204,7 +222,7 @@ class CoveoEmulator:
                 now_ms = int(self._clock() * 1000)
                 state = self._store.read()
                 self._check_region(request, state)
-                self._authorize(request, route, org, state, now_ms)
+                self._authorize(request, (route, org, ident), state, now_ms)
                 return self._dispatch(route, ident, request, now_ms)
         except CoveoError as exc:
             return wire.error(exc)
@@ -222,8 +240,12 @@ class CoveoEmulator:
             )
 
     def _authorize(
-        self, request: EmuRequest, route: str, org: str, state: OrgState, now_ms: int
+        self, request: EmuRequest, where: tuple[str, str, str], state: OrgState, now_ms: int
     ) -> None:
+        """The organization's token may do anything in its organization; an API key used
+        as the bearer needs the route's privilege (REQUIRED_PRIVILEGE), and the
+        ``API_KEY`` routes only when ``allow_api_key_bearer`` is on."""
+        route, org, ident = where
         auth = request.headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         if token and hmac.compare_digest(token.encode(), state.token.encode()):
@@ -235,15 +257,16 @@ class CoveoEmulator:
             raise CoveoError("invalid-token")
         if org != state.organization_id:
             raise CoveoError("other-organization", org=org)
-        if route == "privileges":
-            needed = ("PLATFORM", "ORGANIZATION", "VIEW")
-        else:
-            needed = ("PLATFORM", "API_KEY", _NEEDS.get(route, "EDIT"))
-            if not self._allow_keys:
-                raise CoveoError("api-key-bearer", self._missing_status)
-        held = {(p["owner"], p["targetDomain"], p.get("type")) for p in key.privileges}
-        if needed not in held:
-            raise CoveoError("missing-privilege", self._missing_status, privilege="/".join(needed))
+        owner, domain, kind, target = REQUIRED_PRIVILEGE[route]
+        if domain == "API_KEY" and not self._allow_keys:
+            raise CoveoError("api-key-bearer", self._missing_status)
+        targets = [target]
+        if target == "{id}":
+            targets = _bulk_ids(request.body) if route.startswith("bulk-") else [ident]
+        for one in targets:
+            if not _holds(key.privileges, owner, domain, kind, one):
+                needed = "/".join((owner, domain, kind)) + ("" if one == "*" else f" on {one}")
+                raise CoveoError("missing-privilege", self._missing_status, privilege=needed)
 
     # -- routes -----------------------------------------------------------------------
     def _dispatch(self, route: str, ident: str, request: EmuRequest, now_ms: int) -> EmuResponse:
@@ -454,6 +477,33 @@ class CoveoEmulator:
         for ident in ids:
             self._change(state, action, str(ident), {}, now_ms)
         return response(204)
+
+
+def _holds(
+    privileges: list[dict[str, Any]], owner: str, domain: str, kind: str, target: str
+) -> bool:
+    """Whether a key's privileges include ``owner/domain/kind`` on ``target``: a held
+    privilege without a target id, or with ``*``, covers every target."""
+    for p in privileges:
+        if (p.get("owner"), p.get("targetDomain"), p.get("type")) != (owner, domain, kind):
+            continue
+        held = p.get("targetId")
+        ids = p.get("targetIds")
+        if held in (None, "*", target) and not ids:
+            return True
+        if isinstance(ids, list) and ("*" in ids or target in ids):
+            return True
+    return False
+
+
+def _bulk_ids(body: bytes) -> list[str]:
+    """The ids a bulk request names (none when the body is unreadable: the route itself
+    then answers 400)."""
+    try:
+        ids = json.loads(body or b"[]")
+    except ValueError:
+        return []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
 def _apply_update(key: StoredApiKey, body: dict[str, Any]) -> None:

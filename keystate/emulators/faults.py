@@ -135,6 +135,15 @@ class Knobs:
     """How long a ``timeout`` fault holds the connection before closing it."""
     fault_routes: frozenset[str] = frozenset()
     """When non-empty, only requests to these routes (``app.route_name``) draw faults."""
+    latency_routes: frozenset[str] = frozenset()
+    """When non-empty, ``latency_ms`` is added only to requests to these routes (e.g. a
+    slow ``add`` whose reads stay fast, to test a client's write timeout)."""
+
+    def latency_for(self, route: str) -> float:
+        """Seconds of latency before answering a request to ``route``."""
+        if self.latency_routes and route not in self.latency_routes:
+            return 0.0
+        return self.latency_ms / 1000
 
     def __post_init__(self) -> None:
         for name in ("latency_ms", "retry_after", "timeout_hold_s"):

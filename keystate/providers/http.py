@@ -19,6 +19,7 @@ and never a header.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import functools
 import logging
@@ -31,7 +32,12 @@ from typing import Final
 
 import httpx
 
-from keystate.errors import AmbiguousWriteError, NotFoundError, ProviderError
+from keystate.errors import (
+    AmbiguousWriteError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+)
 
 log = logging.getLogger("keystate.http")
 
@@ -46,6 +52,14 @@ class _TooLarge(Exception):
 
 @dataclass(frozen=True)
 class HttpPolicy:
+    """Timeouts and retries of one account.
+
+    Reads and writes wait for their answer differently, as Algolia's official clients
+    do: ``read_timeout`` bounds the wait for the answer to a read (GET), and
+    ``write_timeout`` the wait for the answer to a write (POST, PUT, DELETE), which
+    the service may take longer to commit. Each applies per attempt.
+    """
+
     connect_timeout: float = 2.0
     read_timeout: float = 5.0
     write_timeout: float = 30.0
@@ -59,32 +73,34 @@ class HttpPolicy:
         """Seconds one attempt may take in all (each read may take read_timeout)."""
         return self.connect_timeout + self.write_timeout + 10 * self.read_timeout
 
+    def answer_timeout(self, write: bool) -> float:
+        """Seconds to wait for (each part of) the answer to a read or a write."""
+        return self.write_timeout if write else self.read_timeout
+
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
         return rng.uniform(0, min(self.backoff_cap, self.backoff_base * (2**attempt)))
 
-    def with_overrides(self, timeout: float | None, max_attempts: int | None) -> HttpPolicy:
+    def with_overrides(
+        self,
+        timeout: float | None,
+        max_attempts: int | None,
+        write_timeout: float | None = None,
+    ) -> HttpPolicy:
+        """The account's settings over the provider's defaults: ``timeout`` bounds every
+        request (connect included), ``write_timeout`` then the answers to writes."""
         policy = self
         if timeout is not None:
-            policy = HttpPolicy(
+            policy = dataclasses.replace(
+                policy,
                 connect_timeout=min(policy.connect_timeout, timeout),
                 read_timeout=timeout,
                 write_timeout=timeout,
-                max_attempts=policy.max_attempts,
-                backoff_base=policy.backoff_base,
-                backoff_cap=policy.backoff_cap,
-                max_retry_after=policy.max_retry_after,
             )
+        if write_timeout is not None:
+            policy = dataclasses.replace(policy, write_timeout=write_timeout)
         if max_attempts is not None:
-            policy = HttpPolicy(
-                connect_timeout=policy.connect_timeout,
-                read_timeout=policy.read_timeout,
-                write_timeout=policy.write_timeout,
-                max_attempts=max_attempts,
-                backoff_base=policy.backoff_base,
-                backoff_cap=policy.backoff_cap,
-                max_retry_after=policy.max_retry_after,
-            )
+            policy = dataclasses.replace(policy, max_attempts=max_attempts)
         return policy
 
 
@@ -130,6 +146,8 @@ class ApiError:
 
 
 ErrorParser = Callable[[httpx.Response], ApiError]
+# (method, path) -> what the operation needs of the credential, in the provider's words.
+NeedsFn = Callable[[str, str], str]
 
 
 def retry_after(response: httpx.Response, cap: float) -> float | None:
@@ -175,6 +193,7 @@ class HttpClient:
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         auth_hint: str = "",
+        needs: NeedsFn | None = None,
     ) -> None:
         self.account = account
         self.service = service
@@ -182,17 +201,21 @@ class HttpClient:
         self.policy = policy
         self.parse_error = parse_error
         self.auth_hint = auth_hint
+        self.needs = needs
         self.rng = rng or random.Random()
         self._sleep = sleep or asyncio.sleep
-        timeout = httpx.Timeout(
-            connect=policy.connect_timeout,
-            read=policy.read_timeout,
-            write=policy.write_timeout,
-            pool=policy.read_timeout,
-        )
+        self._timeouts = {
+            write: httpx.Timeout(
+                connect=policy.connect_timeout,
+                read=policy.answer_timeout(write),
+                write=policy.write_timeout,
+                pool=policy.answer_timeout(write),
+            )
+            for write in (False, True)
+        }
         self.client = httpx.AsyncClient(
             headers=dict(headers),
-            timeout=timeout,
+            timeout=self._timeouts[False],
             transport=transport,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             follow_redirects=False,
@@ -222,7 +245,9 @@ class HttpClient:
                 if attempt >= self.policy.max_attempts:
                     break
                 attempt += 1
-                outcome = await self._attempt(host, method, path, what, idempotent, json, params)
+                outcome = await self._attempt(
+                    host, method, path, what, (write, idempotent), json, params
+                )
                 if isinstance(outcome, httpx.Response):
                     return outcome
                 last, delay, next_host = outcome
@@ -247,14 +272,16 @@ class HttpClient:
         method: str,
         path: str,
         what: str,
-        idempotent: bool,
+        kind: tuple[bool, bool],
         json: object,
         params: Mapping[str, str] | None,
     ) -> httpx.Response | tuple[str, float | None, bool]:
-        """One try. Returns the response, or (reason, delay, move to next host)."""
+        """One try. Returns the response, or (reason, delay, move to next host).
+        ``kind`` is (a write, idempotent)."""
+        write, idempotent = kind
         started = time.monotonic()
         try:
-            response = await self._send(method, host.url + path, json, params)
+            response = await self._send(method, host.url + path, json, params, write)
         except _TooLarge as exc:
             self._ambiguous(idempotent, what, str(exc))
             raise ProviderError(f"{what}: {exc}", account=self.account) from None
@@ -292,14 +319,22 @@ class HttpClient:
             reason = f"{self.service} answered {status}: {error.message}"
             self._ambiguous(idempotent, what, reason, error.request_id)
             return reason, None, True
-        raise self._client_error(response, what)
+        raise self._client_error(response, what, method, path)
 
     async def _send(
-        self, method: str, url: str, json: object, params: Mapping[str, str] | None
+        self,
+        method: str,
+        url: str,
+        json: object,
+        params: Mapping[str, str] | None,
+        write: bool,
     ) -> httpx.Response:
         """One exchange; the body is read (decompressed) only up to MAX_RESPONSE_BYTES, so a
-        huge or endless answer, or a compression bomb, cannot exhaust memory."""
-        request = self.client.build_request(method, url, json=json, params=params)
+        huge or endless answer, or a compression bomb, cannot exhaust memory. A write
+        waits for its answer up to the policy's write timeout, a read its read timeout."""
+        request = self.client.build_request(
+            method, url, json=json, params=params, timeout=self._timeouts[write]
+        )
         chunks: list[bytes] = []
         async with asyncio.timeout(self.policy.deadline):
             response = await self.client.send(request, stream=True)
@@ -340,18 +375,26 @@ class HttpClient:
         except Exception:  # a broken error body must not hide the status
             return ApiError(f"HTTP {response.status_code}")
 
-    def _client_error(self, response: httpx.Response, what: str) -> ProviderError:
+    def _client_error(
+        self, response: httpx.Response, what: str, method: str, path: str
+    ) -> ProviderError:
         error = self._safe_error(response)
-        cls = NotFoundError if response.status_code == 404 else ProviderError
-        hint = (
-            f" ({self.auth_hint})" if response.status_code in (401, 403) and self.auth_hint else ""
-        )
-        return cls(
-            f"{what}: {self.service} answered {response.status_code}: {error.message}{hint}",
-            account=self.account,
-            status=response.status_code,
-            request_id=error.request_id,
-        )
+        status = response.status_code
+        text = f"{what}: {self.service} answered {status}: {error.message}"
+        if status in (401, 403):
+            needs = self.needs(method, path) if self.needs else ""
+            hint = "; ".join(
+                part for part in (self.auth_hint, f"{what} needs {needs}" if needs else "") if part
+            )
+            return PermissionDeniedError(
+                f"{text} ({hint})" if hint else text,
+                needs=needs,
+                account=self.account,
+                status=status,
+                request_id=error.request_id,
+            )
+        cls = NotFoundError if status == 404 else ProviderError
+        return cls(text, account=self.account, status=status, request_id=error.request_id)
 
 
 def _certificate_error(exc: BaseException) -> str | None:

@@ -1,7 +1,8 @@
 """``--format markdown``: a plan as a pull-request comment.
 
 Layout: the hidden marker ``<!-- keystate-plan -->`` (CI finds and updates its one
-comment by it), the summary line first, warnings for replacements and refusals, one
+comment by it), the summary line first, warnings (the plan's own, replacements) and
+refusals, one
 table per account with changes, then per account a folded ``<details>`` block with the
 Terraform-style text in a ``diff`` code block (symbols moved to the first column so
 GitHub colours them: ``+`` green, ``-`` red, ``!`` orange for in-place changes).
@@ -156,6 +157,9 @@ def _alerts(plan: Plan) -> list[str]:
             f"> {len(replaced)} key{'s' if len(replaced) != 1 else ''} will be **replaced**: "
             f"new key values are created and the old ones stop working ({shown}).",
         ]
+    if plan.warnings:
+        lines += ["", "> [!WARNING]"]
+        lines += [f"> - {escape(warning)}" for warning in plan.warnings]
     if plan.refusals:
         lines += ["", "> [!CAUTION]", "> `keystate apply` will **refuse** this plan:"]
         lines += [f"> - {escape(reason)}" for reason in plan.refusals]

@@ -3,7 +3,8 @@
 A legend of the symbols used, one block per changed key headed
 ``# <account>/<name> will be ...``, changed fields as ``before -> after`` (members of
 sets and query strings one per line), a footer with the counts, and the unmanaged keys
-counted (listed with ``--show-unmanaged``). Keys without changes are counted, not shown.
+counted (listed with ``--show-unmanaged``), then the plan's warnings (e.g. a check the
+credential could not run). Keys without changes are counted, not shown.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def render(plan: Plan, options: RenderOptions) -> str:
     lines += _footer(plan)
     for account in plan.accounts:
         lines += _unmanaged(account, options.show_unmanaged)
+    if plan.warnings:
+        lines.append("")
+        lines += [f"Warning: {warning}" for warning in plan.warnings]
     if plan.refusals:
         lines.append("")
         lines += [f"Refused: {reason}" for reason in plan.refusals]

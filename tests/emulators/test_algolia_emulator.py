@@ -453,13 +453,24 @@ def test_added_key_is_invisible_until_propagated(lagging: httpx.Client, clock: F
     assert len(lagging.get("/1/keys").json()["keys"]) == 1
 
 
-def test_writes_are_validated_against_the_primary(lagging: httpx.Client, clock: FakeClock) -> None:
+def test_a_put_is_served_like_a_read_deletes_by_the_primary(
+    lagging: httpx.Client, clock: FakeClock
+) -> None:
     value = add_key(lagging, acl=["search"])
+    # Write after write: the new key has not propagated, so a PUT does not find it.
+    put = lagging.put(f"/1/keys/{value}", json={"acl": ["browse"]})
+    assert error(put) == (404, "Key does not exist")
+    clock.advance(1)
     assert lagging.put(f"/1/keys/{value}", json={"acl": ["browse"]}).status_code == 200
-    clock.advance(0.5)
-    assert lagging.get(f"/1/keys/{value}").json()["acl"] == ["browse"]
+    # A PUT on a key whose update has not propagated yet finds it (the old version).
+    assert lagging.put(f"/1/keys/{value}", json={"acl": ["usage"]}).status_code == 200
+    clock.advance(1)
+    assert lagging.get(f"/1/keys/{value}").json()["acl"] == ["usage"]
+    fresh = add_key(lagging, acl=["search"])
+    assert lagging.delete(f"/1/keys/{fresh}").status_code == 200  # deletes: the primary
+    assert error(lagging.delete(f"/1/keys/{fresh}")) == (404, "Key does not exist")
     assert lagging.delete(f"/1/keys/{value}").status_code == 200
-    assert error(lagging.delete(f"/1/keys/{value}")) == (404, "Key does not exist")
+    assert error(lagging.put(f"/1/keys/{value}", json={"acl": ["search"]}))[0] == 404
 
 
 def test_updated_key_reads_old_until_propagated(lagging: httpx.Client, clock: FakeClock) -> None:

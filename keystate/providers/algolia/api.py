@@ -31,6 +31,9 @@ from keystate.providers.http import ApiError, Host, HostPool, HttpClient, HttpPo
 from keystate.secrets import Secret, fingerprint
 
 FINGERPRINT_SHOWN: Final = 16
+# Every key operation needs the application's Admin API key ("Required API Key ACLs:
+# admin"; algolia-api.md §2): no ACL of another key is enough.
+ADMIN_NEEDED: Final = "the application's Admin API key (no other key may manage keys)"
 ALGOLIA_POLICY: Final = HttpPolicy(connect_timeout=2.0, read_timeout=5.0, write_timeout=30.0)
 
 
@@ -190,7 +193,11 @@ class AlgoliaProvider:
         raise UsageError("Algolia keys cannot be disabled; use removal: delete")
 
     async def grants(self) -> list[Grant]:
-        return [Grant(acl, ACL_DOCS.get(acl, "")) for acl in ACLS]
+        out = []
+        for acl in ACLS:
+            doc = ACL_DOCS.get(acl, "")
+            out.append(Grant(acl, doc, {"name": acl, "doc": doc}))
+        return out
 
     async def catalogue(self) -> None:
         return None  # ACLs are a fixed enum, checked offline by the configuration loader
@@ -291,7 +298,9 @@ def _timestamp(raw: object) -> datetime | None:
 
 
 def connect(account: AccountConfig, options: ConnectOptions) -> AlgoliaProvider:
-    policy = ALGOLIA_POLICY.with_overrides(account.timeout, account.max_attempts)
+    policy = ALGOLIA_POLICY.with_overrides(
+        account.timeout, account.max_attempts, account.write_timeout
+    )
     transport: httpx.AsyncBaseTransport | None = None
     sandbox = account.path("sandbox")
     rng = random.Random()
@@ -333,5 +342,6 @@ def connect(account: AccountConfig, options: ConnectOptions) -> AlgoliaProvider:
         transport=transport,
         rng=rng,
         auth_hint=f"check the admin API key from {source} and the application id",
+        needs=lambda _method, _path: ADMIN_NEEDED,
     )
     return AlgoliaProvider(account, http, admin_key, source)

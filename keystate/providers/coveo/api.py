@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 
@@ -49,6 +49,26 @@ def platform_url(region: str) -> str:
         return "https://platformhipaa.cloud.coveo.com"
     suffix = "" if region == "us" else f"-{region}"
     return f"https://platform{suffix}.cloud.coveo.com"
+
+
+def required_privilege(method: str, path: str) -> str:
+    """The privilege an API-key operation needs: the OAS ``x-required-privilege`` of the
+    route (coveo-api.md §2), for permission errors and docs/credentials.md. ``path`` is
+    the part after ``/rest/organizations/{organizationId}``, query excluded."""
+    parts = [unquote(p) for p in path.split("?", 1)[0].strip("/").split("/")]
+    if parts[:2] == ["privileges", "apikeys"]:
+        return "PLATFORM/ORGANIZATION/VIEW"
+    if parts[:2] == ["templates", "apikeys"]:
+        return "PLATFORM/API_KEY/CREATE"
+    if parts[:1] != ["apikeys"]:
+        return ""
+    if method == "GET":
+        return "PLATFORM/API_KEY/VIEW"
+    if len(parts) == 1 or parts[-1] == "duplicate":
+        return "PLATFORM/API_KEY/CREATE"
+    if len(parts) == 3 and parts[2] == "bulk":
+        return "PLATFORM/API_KEY/EDIT (on all keys, or on each key named)"
+    return f"PLATFORM/API_KEY/EDIT (on all keys, or on key id:{parts[1]})"
 
 
 def parse_error(response: httpx.Response) -> ApiError:
@@ -336,7 +356,11 @@ class CoveoProvider:
         out = []
         for p in sorted(set(every), key=Privilege.sort_key):
             note = "" if p in custom else "not for custom keys (needs a template)"
-            out.append(Grant(str(p), note))
+            entry: dict[str, str | bool] = {"owner": p.owner, "target_domain": p.target_domain}
+            if p.type is not None:
+                entry["type"] = p.type
+            entry["custom_keys"] = p in custom
+            out.append(Grant(str(p), note, entry))
         return out
 
     async def aclose(self) -> None:
@@ -393,8 +417,17 @@ def _set(value: FieldValue) -> frozenset[str]:
     return frozenset(str(v) for v in value) if isinstance(value, frozenset) else frozenset()
 
 
+def _needs_in(org: str, method: str, path: str) -> str:
+    """What a request needs, in words: its privilege in the organization."""
+    prefix = f"/rest/organizations/{quote(org, safe='')}"
+    privilege = required_privilege(method, path.removeprefix(prefix))
+    return f"the privilege {privilege} in organization {org}" if privilege else ""
+
+
 def connect(account: AccountConfig, options: ConnectOptions) -> CoveoProvider:
-    policy = COVEO_POLICY.with_overrides(account.timeout, account.max_attempts)
+    policy = COVEO_POLICY.with_overrides(
+        account.timeout, account.max_attempts, account.write_timeout
+    )
     transport: httpx.AsyncBaseTransport | None = None
     region = account.text("region") or "us"
     sandbox = account.path("sandbox")
@@ -428,9 +461,8 @@ def connect(account: AccountConfig, options: ConnectOptions) -> CoveoProvider:
         parse_error=parse_error,
         transport=transport,
         rng=random.Random(),
-        auth_hint=(
-            f"check the token from {source}: it needs the API key privileges of organization {org}"
-        ),
+        auth_hint=f"check the token from {source}",
+        needs=lambda method, path: _needs_in(org, method, path),
     )
     return CoveoProvider(account, http, org, token)
 
