@@ -182,6 +182,20 @@ def _field(spec: FieldSpec) -> JSON:
                 },
             ]
         }
+    if kind is Kind.RECORDS and spec.record is not None:
+        shape = spec.record
+        properties: JSON = {}
+        for name in shape.fields:
+            prop: JSON = {"type": "string", "minLength": 1}
+            if name in shape.choices:
+                prop = {"enum": list(shape.choices[name])}
+            if name in shape.defaults:
+                prop["default"] = shape.defaults[name]
+            properties[name] = prop
+        record: JSON = {"type": "object", "additionalProperties": False, "properties": properties}
+        if shape.required:
+            record["required"] = list(shape.required)
+        return base | {"type": "array", "items": record}
     return base | {
         "type": "array",
         "items": {

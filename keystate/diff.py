@@ -26,6 +26,8 @@ from keystate.providers.base import AccountConfig, FieldSpec, Kind, ProviderSche
 
 DESCRIPTION = "description"
 PROTECT = "protect"
+# The pseudo-field of a lapsing key kept alive (ProviderSchema.lapsing_statuses).
+STATUS = "status"
 # The note of the removal that finishes a replace whose old key outlived it: the declared
 # key of that name exists, so removing the old one waits for nothing else (apply).
 LEFTOVER_OF_REPLACE = "left over from an interrupted replace"
@@ -80,6 +82,8 @@ class AccountDiff:
     unmanaged: tuple[LiveKey, ...]
     foreign: int
     refusals: tuple[str, ...] = ()
+    # What a reviewer must know that changes nothing, e.g. a key reported exposed.
+    notices: tuple[str, ...] = ()
     # Refs of every live key the plan was made from: a key with our marker that is not
     # among them appeared since, e.g. made by another apply running at the same time.
     seen: frozenset[str] = frozenset()
@@ -125,6 +129,8 @@ def field_changes(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> tuple
     for fspec in schema.fields:
         name, default = fspec.name, fspec.default
         desired = declared.get(name, default)
+        if desired is None and fspec.defaults_to_key_name:
+            desired = spec.name
         current = found.get(name, default)
         # Equal values satisfy every kind's comparison; most fields are equal.
         if desired != current and not kinds.equal(fspec, desired, current):
@@ -137,7 +143,31 @@ def field_changes(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> tuple
                     members=_members(fspec, current, desired),
                 )
             )
+    if live.status in schema.lapsing_statuses and wants_enabled(schema, spec):
+        out.append(FieldChange(STATUS, live.status, schema.renewed_status))
     return tuple(out)
+
+
+def wants_enabled(schema: ProviderSchema, spec: KeySpec) -> bool:
+    """Whether the key is declared usable (always, for a provider without that field)."""
+    name = schema.enabled_field
+    if name is None:
+        return True
+    return spec.fields.get(name, schema.field(name).default) is not False
+
+
+def exposure_refusal(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> str | None:
+    """Why a change may not re-enable a key the provider reported exposed (leaked)."""
+    name = schema.enabled_field
+    if not live.exposed or name is None or live.enabled or not wants_enabled(schema, spec):
+        return None
+    status = f", status {live.status}" if live.status else ""
+    return (
+        f"{spec.address} ({live.ref}) was reported exposed ({live.exposure or 'no details'}"
+        f"{status}) and keystate never re-enables an exposed key. Replace it: remove it from "
+        "the configuration and apply (the leaked key is removed), then declare it again and "
+        f"apply (a new key, new value); or declare {name}: false to keep it disabled"
+    )
 
 
 def _members(spec: FieldSpec, before: FieldValue, after: FieldValue) -> tuple[tuple[str, str], ...]:
@@ -217,6 +247,7 @@ class _Planner:
         self.groups = _sort(live, owner)
         self.errors: list[str] = []
         self.refusals: list[str] = []
+        self.notices: list[str] = []
         self.changes: list[Change] = []
         self.unchanged = 0
         self.adopted: set[str] = set()
@@ -255,6 +286,7 @@ class _Planner:
             unmanaged=tuple(k for k in self.groups.unmanaged if k.ref not in self.adopted),
             foreign=len(self.groups.foreign),
             refusals=tuple(self.refusals),
+            notices=tuple(self.notices),
             seen=frozenset(k.ref for k in self.live),
         )
 
@@ -268,6 +300,10 @@ class _Planner:
             fields = _expired(self.schema, spec, current, fields)
             note = "the live key has expired"
         forced = [f.name for f in fields if f.forces_replacement]
+        if fields and not forced:
+            self.exposure(spec, current)
+        elif current.exposed:
+            self.notices.append(_exposure_notice(spec.address, current))
         if not fields:
             self.unchanged += 1
         elif forced:
@@ -280,7 +316,23 @@ class _Planner:
                 Action.REPLACE, spec.name, desired=spec, live=current, fields=fields, note=note
             )
         else:
-            self.change(Action.UPDATE, spec.name, desired=spec, live=current, fields=fields)
+            self.change(
+                Action.UPDATE,
+                spec.name,
+                desired=spec,
+                live=current,
+                fields=fields,
+                note=_exposure_note(current),
+            )
+
+    def exposure(self, spec: KeySpec, current: LiveKey) -> None:
+        """An update (or adopt) of a key reported exposed: refused if it would re-enable
+        the key, shown as a notice otherwise."""
+        refusal = exposure_refusal(self.schema, spec, current)
+        if refusal is not None:
+            self.refusals.append(refusal)
+        elif current.exposed:
+            self.notices.append(_exposure_notice(spec.address, current))
 
     def interrupted_create(self, spec: KeySpec, current: LiveKey) -> None:
         """A key left ``;pending`` by an interrupted apply: its value may never have
@@ -320,7 +372,15 @@ class _Planner:
                 f"{', '.join(forced)} differ(s); make the configuration match the live key "
                 "(`keystate import` prints it)"
             )
-        self.change(Action.ADOPT, spec.name, desired=spec, live=target, fields=fields)
+        self.exposure(spec, target)
+        self.change(
+            Action.ADOPT,
+            spec.name,
+            desired=spec,
+            live=target,
+            fields=fields,
+            note=_exposure_note(target),
+        )
 
     def collision(self, spec: KeySpec, other: LiveKey) -> None:
         marker = other.marker.render() if other.marker else "?"
@@ -344,6 +404,19 @@ class _Planner:
             self.change(Action.DELETE, name, live=current)
         elif current.enabled:
             self.change(Action.DISABLE, name, live=current)
+
+
+def _exposure_note(live: LiveKey) -> str:
+    return f"reported exposed: {live.exposure or 'no details'}" if live.exposed else ""
+
+
+def _exposure_notice(address: str, live: LiveKey) -> str:
+    state = "still enabled" if live.enabled else "disabled"
+    return (
+        f"{address} ({live.ref}) was reported exposed ({live.exposure or 'no details'}) and "
+        f"is {state}: replace it (remove it from the configuration and apply, then declare "
+        "it again)"
+    )
 
 
 def _expired(

@@ -23,7 +23,7 @@ from keystate.errors import (
     ProviderError,
     UsageError,
 )
-from keystate.model import LiveKey
+from keystate.model import Action, LiveKey
 from keystate.plan import Plan, new_plan
 from keystate.providers.base import AccountConfig, Catalogue, ConnectOptions, Provider, connect
 
@@ -153,12 +153,28 @@ async def _read_and_diff(
     keys, catalogue = await _keys_and_catalogue(provider)
     problems = grants.check(name, config.keys.get(name, {}), catalogue) if catalogue else []
     try:
-        return _Planned(_diff_one(config, name, keys), None, problems)
+        diff = _diff_one(config, name, keys)
     except PlanError as exc:
         return _Planned(None, str(exc), problems)
     finally:
         if release_keys:
             config.release_keys(name)
+    return _Planned(diff, None, problems + await _check_creates(provider, diff))
+
+
+async def _check_creates(provider: Provider, diff: AccountDiff) -> list[Problem]:
+    """What the provider would refuse in the keys the plan creates, asked before any
+    write (a provider that can tell has ``check_creates``; Coveo checks templates)."""
+    check = getattr(provider, "check_creates", None)
+    creating = [
+        c.desired
+        for c in diff.changes
+        if c.action in (Action.CREATE, Action.REPLACE) and c.desired is not None
+    ]
+    if check is None or not creating:
+        return []
+    problems: list[Problem] = await check(creating)
+    return problems
 
 
 async def make_plan(

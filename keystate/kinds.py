@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 from urllib.parse import parse_qsl, quote
 
-from keystate.model import FieldValue, Privilege
+from keystate.model import FieldValue, Privilege, Record
 from keystate.providers.base import FieldSpec, Kind
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
@@ -95,6 +95,9 @@ def to_json(value: FieldValue) -> JSONValue:
                 (p for p in items if isinstance(p, Privilege)), key=Privilege.sort_key
             )
             return [_privilege_json(p) for p in privileges]
+        if items and isinstance(items[0], Record):
+            records = sorted((r for r in items if isinstance(r, Record)), key=str)
+            return [dict(r.items) for r in records]
         return [str(i) for i in sorted(str(i) for i in items)]
     return value
 
@@ -134,6 +137,13 @@ def from_json(spec: FieldSpec, raw: JSONValue) -> FieldValue:
                 )
             )
         return frozenset(privileges)
+    if kind is Kind.RECORDS and isinstance(raw, list) and spec.record is not None:
+        records: set[Record] = set()
+        for item in raw:
+            if not isinstance(item, dict):
+                raise ValueError(f"{spec.name}: a member must be an object")
+            records.add(Record(spec.record.normalise({k: str(v) for k, v in item.items()})))
+        return frozenset(records)
     if kind is Kind.INT and isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     if kind is Kind.BOOL and isinstance(raw, bool):
@@ -192,7 +202,7 @@ def set_delta(before: FieldValue, after: FieldValue) -> tuple[list[str], list[st
     return _sorted_text(added), _sorted_text(removed)
 
 
-def _sorted_text(items: frozenset[str] | frozenset[Privilege]) -> list[str]:
+def _sorted_text(items: frozenset[str] | frozenset[Privilege] | frozenset[Record]) -> list[str]:
     return sorted(str(i) for i in items)
 
 

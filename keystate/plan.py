@@ -95,7 +95,8 @@ class Plan:
 
 def new_plan(accounts: list[AccountDiff], owner: str | None, warnings: list[str]) -> Plan:
     ordered = tuple(sorted(accounts, key=lambda a: a.account.name))
-    return Plan(ordered, owner, datetime.now(UTC), tuple(warnings))
+    notices = [n for a in ordered for n in a.notices]
+    return Plan(ordered, owner, datetime.now(UTC), (*warnings, *notices))
 
 
 def _account_json(account: AccountDiff) -> JSONValue:
@@ -132,6 +133,10 @@ def live_view(schema: ProviderSchema, key: LiveKey) -> dict[str, JSONValue]:
     }
     if marker is not None and marker.pending:
         view["pending"] = True
+    if key.status is not None:
+        view["status"] = key.status
+    if key.exposed:
+        view["exposure"] = key.exposure
     for fspec in schema.fields:
         view[fspec.name] = kinds.to_json(key.fields.get(fspec.name, fspec.default))
     return view

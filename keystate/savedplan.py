@@ -201,6 +201,9 @@ def _change(schema: ProviderSchema, item: Mapping[str, Any], owner: str | None) 
             handle="",
             stored_description=stored,
             fields=_fields(schema, before),
+            status=before.get("status"),
+            exposed="exposure" in before,
+            exposure=str(before.get("exposure") or ""),
         )
     current = Change(
         action, item["account"], item["provider"], name, desired, live, note=item.get("note", "")

@@ -42,6 +42,27 @@ class Kind(Enum):
     TIMESTAMP = "timestamp"  # RFC 3339 with an offset; compared with a tolerance
     QUERY = "query"  # a mapping or a query string; compared in canonical form
     PRIVILEGES = "privileges"  # a list of {owner, target_domain, type?, target_id?}
+    RECORDS = "records"  # a list of small objects of strings (FieldSpec.record), as a set
+
+
+@dataclass(frozen=True)
+class RecordShape:
+    """The attributes of each member of a ``Kind.RECORDS`` field, e.g. Coveo's
+    ``{name, provider, type}`` identities."""
+
+    fields: tuple[str, ...]
+    required: tuple[str, ...] = ()
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def normalise(self, values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        """The attributes in order, defaults filled in, absent optional ones left out."""
+        out = []
+        for name in self.fields:
+            value = values.get(name, self.defaults.get(name))
+            if value is not None:
+                out.append((name, value))
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,11 @@ class FieldSpec:
     example: str | None = None
     # A regular expression each member of a string set must match (JSON schema and check).
     item_pattern: str | None = None
+    # The attributes of each member of a RECORDS field.
+    record: RecordShape | None = None
+    # Not declaring the field (or declaring null) means the key's own name, e.g. a
+    # display name that defaults to the name the configuration gives the key.
+    defaults_to_key_name: bool = False
 
 
 class SettingKind(Enum):
@@ -134,6 +160,14 @@ class ProviderSchema:
     lint_rules: tuple[LintRule, ...] = ()
     # Extra JSON-schema constraints on a key that mirror ``key_rules``.
     key_json_schema: Mapping[str, object] | None = None
+    # The BOOL field that says whether a key is usable (Coveo: ``enabled``). With it, a
+    # plan never re-enables a key the provider reported exposed (LiveKey.exposed), and
+    # keeps alive a key declared enabled whose LiveKey.status is one of
+    # ``lapsing_statuses`` (Coveo: inactive keys): the plan shows
+    # ``status = "<status>" -> "<renewed_status>"`` and the provider's update renews it.
+    enabled_field: str | None = None
+    lapsing_statuses: tuple[str, ...] = ()
+    renewed_status: str = ""
 
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:

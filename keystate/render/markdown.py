@@ -158,6 +158,9 @@ def _alerts(plan: Plan) -> list[str]:
             f"> {len(replaced)} key{'s' if len(replaced) != 1 else ''} will be **replaced**: "
             f"new key values are created and the old ones stop working ({shown}).",
         ]
+    if plan.warnings:
+        lines += ["", "> [!WARNING]"]
+        lines += [f"> - {escape(warning)}" for warning in plan.warnings]
     if plan.refusals:
         lines += ["", "> [!CAUTION]", "> `keystate apply` will **refuse** this plan:"]
         lines += [f"> - {escape(reason)}" for reason in plan.refusals]

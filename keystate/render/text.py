@@ -13,7 +13,7 @@ from collections.abc import Callable
 import click
 
 from keystate import kinds
-from keystate.diff import DESCRIPTION, PROTECT, AccountDiff, Change, FieldChange, marker_for
+from keystate.diff import DESCRIPTION, PROTECT, STATUS, AccountDiff, Change, FieldChange, marker_for
 from keystate.model import Action, FieldValue, KeySpec, LiveKey
 from keystate.plan import Plan
 from keystate.providers.base import ProviderSchema
@@ -60,6 +60,9 @@ def render(plan: Plan, options: RenderOptions) -> str:
     lines += _footer(plan)
     for account in plan.accounts:
         lines += _unmanaged(account, options.show_unmanaged)
+    if plan.warnings:
+        lines.append("")
+        lines += [f"Warning: {warning}" for warning in plan.warnings]
     if plan.refusals:
         lines.append("")
         lines += [f"Refused: {reason}" for reason in plan.refusals]
@@ -92,7 +95,7 @@ def _block(schema: ProviderSchema, change: Change, style: Style, owner: str | No
             marker = marker_for(change.desired, owner).render()
             lines.append(f"        # the stored description gets the ownership marker {marker}")
         lines += _changed_fields(change, style)
-        shown = len(change.fields)
+        shown = len([f for f in change.fields if f.name != STATUS])
         hidden = len(schema.fields) + 2 - shown
         if hidden > 0:
             lines.append(
