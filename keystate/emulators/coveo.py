@@ -15,9 +15,12 @@ Choices where the sources disagree or are silent (all in docs/emulators.md):
 * Values are ``xx`` + a UUID, shown in full only by create/duplicate; reads mask them
   as ``xx*****`` + the last 4 characters. Ids are 26 lowercase base-36 characters.
 * Dates are epoch milliseconds. Expired keys stay listed, with status ``EXPIRED``.
-* ``PUT`` applies only the update model (display name, description, IPs, additional
-  configuration, edit groups): privileges, ``enabled`` and lifetimes in it are ignored,
-  so a privilege change needs a new key (§9).
+* ``PUT`` takes the whole update model (display name, description, IPs, additional
+  configuration, edit groups): what it leaves out is reset; privileges, ``enabled`` and
+  lifetimes in it are ignored, so a privilege change needs a new key (§9).
+* Lifetimes are ``java.time.Period`` values (``P14D``, ``P1Y3M14D``): ``PT…S`` is 400.
+* Statuses beyond enabled/disabled/expired (inactivity, exposure) come from the state
+  file (``lifecycle``, ``exposure_report``); ``activation/extend`` clears inactivity.
 * A custom key (no template) may only hold privileges of the catalogue's custom subset:
   others are 412; an owner/domain/type not in the catalogue at all is 400.
 * Only the organization's token may manage keys. An API key used as a bearer is refused

@@ -196,7 +196,9 @@ class Emu:
     ) -> dict[str, Any]:
         """Create a key by hand; returns its stored JSON."""
         if expired:
-            self.clock.skew = -600.0
+            # Created in the past, long enough ago to have expired: Algolia's 60-second
+            # validity, or Coveo's shortest lifetime (a Period of whole days).
+            self.clock.skew = -600.0 if self.provider == "algolia" else -2 * 86400.0
         try:
             if self.provider == "algolia":
                 validity = 60 if expired else int(EXPIRES.timestamp() - self.clock())
@@ -218,7 +220,7 @@ class Emu:
                     "allowedIps": list(COVEO_IPS[shape.free]),
                 }
                 if expired:
-                    body["lifetimeDuration"] = "PT60S"
+                    body["lifetimeDuration"] = "P1D"
                 ident = self._call("POST", "/apikeys", body)["id"]
                 if not enabled:
                     self._call("PUT", f"/apikeys/{ident}/disable")

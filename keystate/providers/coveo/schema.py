@@ -7,7 +7,9 @@ Two decisions shape this schema (see docs/configuration.md, "Coveo key fields"):
   a change to any of them can only be made by replacing the key (new value).
 * Not declaring ``expires_at`` accepts the lifetime Coveo chooses (a system default may
   apply); a key made from a ``template`` takes its privileges from the template, so
-  such a key declares none.
+  such a key declares none (``override_template_privileges`` adds target ids).
+* ``expires_at`` travels as whole days (a date-based Period), so it is compared within
+  a day; ``display_name`` defaults to the key's name and is diffed like any field.
 """
 
 from __future__ import annotations
