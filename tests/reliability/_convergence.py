@@ -210,8 +210,11 @@ class Emu:
                 }
                 ident = self._call("POST", "/1/keys", body)["key"]
             else:
+                # A key keystate made shows its name (display_name's default); any
+                # other key, a name of its own.
+                marker = parse_description(description)[1]
                 body = {
-                    "displayName": "seeded",
+                    "displayName": marker.name if marker else "seeded",
                     "description": description,
                     "privileges": [
                         {"owner": o, "targetDomain": d, **({"type": t} if t else {})}
