@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from keystate import kinds
 from keystate.contract import FieldSpec, Kind, ProviderSchema
 from keystate.model import FieldValue, KeySpec, LiveKey, Marker
-from keystate.plan import DESCRIPTION, PROTECT, FieldChange
+from keystate.plan import DESCRIPTION, PROTECT, STATUS, FieldChange
 
 
 def marker_for(spec: KeySpec, owner: str | None) -> Marker:
@@ -36,6 +36,8 @@ def field_changes(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> tuple
     for fspec in schema.fields:
         name, default = fspec.name, fspec.default
         desired = declared.get(name, default)
+        if desired is None and fspec.defaults_to_key_name:
+            desired = spec.name
         current = found.get(name, default)
         # Equal values satisfy every kind's comparison; most fields are equal.
         if desired != current and not kinds.equal(fspec, desired, current):
@@ -48,7 +50,31 @@ def field_changes(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> tuple
                     members=_members(fspec, current, desired),
                 )
             )
+    if live.status in schema.lapsing_statuses and wants_enabled(schema, spec):
+        out.append(FieldChange(STATUS, live.status, schema.renewed_status))
     return tuple(out)
+
+
+def wants_enabled(schema: ProviderSchema, spec: KeySpec) -> bool:
+    """Whether the key is declared usable (always, for a provider without that field)."""
+    name = schema.enabled_field
+    if name is None:
+        return True
+    return spec.fields.get(name, schema.field(name).default) is not False
+
+
+def exposure_refusal(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> str | None:
+    """Why a change may not re-enable a key the provider reported exposed (leaked)."""
+    name = schema.enabled_field
+    if not live.exposed or name is None or live.enabled or not wants_enabled(schema, spec):
+        return None
+    status = f", status {live.status}" if live.status else ""
+    return (
+        f"{spec.address} ({live.ref}) was reported exposed ({live.exposure or 'no details'}"
+        f"{status}) and keystate never re-enables an exposed key. Replace it: remove it from "
+        "the configuration and apply (the leaked key is removed), then declare it again and "
+        f"apply (a new key, new value); or declare {name}: false to keep it disabled"
+    )
 
 
 def _members(spec: FieldSpec, before: FieldValue, after: FieldValue) -> tuple[tuple[str, str], ...]:

@@ -183,6 +183,20 @@ def _field(spec: FieldSpec) -> JSON:
                 },
             ]
         }
+    if kind is Kind.RECORDS and spec.record is not None:
+        shape = spec.record
+        fields: JSON = {}
+        for name in shape.fields:
+            prop: JSON = {"type": "string", "minLength": 1}
+            if name in shape.choices:
+                prop = {"enum": list(shape.choices[name])}
+            if name in shape.defaults:
+                prop["default"] = shape.defaults[name]
+            fields[name] = prop
+        record: JSON = {"type": "object", "additionalProperties": False, "properties": fields}
+        if shape.required:
+            record["required"] = list(shape.required)
+        return base | {"type": "array", "items": record}
     properties: JSON = {
         "owner": {"type": "string"},
         "target_domain": {"type": "string"},

@@ -18,13 +18,14 @@ HTTP stack (:mod:`keystate.providers` is the registry that loads each half):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Final, Protocol
 
+from keystate.errors import Problem
 from keystate.model import FieldValue, KeySpec, LiveKey, Location, Privilege
 from keystate.secrets import Secret
 
@@ -39,6 +40,7 @@ class Kind(Enum):
     TIMESTAMP = "timestamp"  # RFC 3339 with an offset; compared with a tolerance
     QUERY = "query"  # a mapping or a query string; compared in canonical form
     PRIVILEGES = "privilege_set"  # a list of {owner, target_domain, type?, target_id?}
+    RECORDS = "records"  # a list of small objects of strings (FieldSpec.record), as a set
 
 
 class Role(Enum):
@@ -61,6 +63,26 @@ class Breadth(Enum):
     @property
     def rank(self) -> int:
         return ("read", "write", "admin").index(self.value)
+
+
+@dataclass(frozen=True)
+class RecordShape:
+    """The attributes of each member of a ``Kind.RECORDS`` field, e.g. Coveo's
+    ``{name, provider, type}`` identities."""
+
+    fields: tuple[str, ...]
+    required: tuple[str, ...] = ()
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def normalise(self, values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        """The attributes in order, defaults filled in, absent optional ones left out."""
+        out = []
+        for name in self.fields:
+            value = values.get(name, self.defaults.get(name))
+            if value is not None:
+                out.append((name, value))
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,11 @@ class FieldSpec:
     compare_as: Callable[[FieldValue], FieldValue] | None = None
     # JSON-schema constraints for one member of a set field (beyond its kind's shape).
     member_json_schema: Mapping[str, object] | None = None
+    # The attributes of each member of a RECORDS field.
+    record: RecordShape | None = None
+    # Not declaring the field (or declaring null) means the key's own name, e.g. a
+    # display name that defaults to the name the configuration gives the key.
+    defaults_to_key_name: bool = False
 
 
 class SettingKind(Enum):
@@ -175,6 +202,14 @@ class ProviderSchema:
     breadth: Callable[[object], Breadth] | None = None
     # Whether live keys carry their last use (``LiveKey.last_used_at``; None = never used).
     reports_last_use: bool = False
+    # The BOOL field that says whether a key is usable (Coveo: ``enabled``). With it, a
+    # plan never re-enables a key the provider reported exposed (LiveKey.exposed), and
+    # keeps alive a key declared enabled whose LiveKey.status is one of
+    # ``lapsing_statuses`` (Coveo: inactive keys): the plan shows
+    # ``status = "<status>" -> "<renewed_status>"`` and the provider's update renews it.
+    enabled_field: str | None = None
+    lapsing_statuses: tuple[str, ...] = ()
+    renewed_status: str = ""
 
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:
@@ -327,6 +362,11 @@ class Provider(Protocol):
 
     async def catalogue(self) -> Catalogue | None:
         """What may be granted, read live, to check a plan before any write (or None)."""
+        ...
+
+    async def check_creates(self, specs: Sequence[KeySpec]) -> list[Problem]:
+        """What the provider would refuse in keys about to be created, asked before any
+        write (one problem per refusal, at the key's place; [] when all is well)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from keystate.compare import field_changes
+from keystate.compare import exposure_refusal, field_changes
 from keystate.contract import AccountConfig, ProviderSchema, Removal
 from keystate.errors import PlanError
 from keystate.model import Action, KeySpec, LiveKey
@@ -68,6 +68,7 @@ class _Planner:
         self.groups = _sort(live, owner)
         self.errors: list[str] = []
         self.refusals: list[str] = []
+        self.notices: list[str] = []
         self.changes: list[Change] = []
         self.unchanged = 0
         self.adopted: set[str] = set()
@@ -106,6 +107,7 @@ class _Planner:
             unmanaged=tuple(k for k in self.groups.unmanaged if k.ref not in self.adopted),
             foreign=len(self.groups.foreign),
             refusals=tuple(self.refusals),
+            notices=tuple(self.notices),
             seen=frozenset(k.ref for k in self.live),
         )
 
@@ -119,6 +121,10 @@ class _Planner:
             fields = _expired(self.schema, spec, current, fields)
             reason = Reason.EXPIRED
         forced = [f.name for f in fields if f.forces_replacement]
+        if fields and not forced:
+            self.exposure(spec, current)
+        elif current.exposed:
+            self.notices.append(_exposure_notice(spec.address, current))
         if not fields:
             self.unchanged += 1
         elif forced:
@@ -131,7 +137,23 @@ class _Planner:
                 Action.REPLACE, spec.name, desired=spec, live=current, fields=fields, reason=reason
             )
         else:
-            self.change(Action.UPDATE, spec.name, desired=spec, live=current, fields=fields)
+            self.change(
+                Action.UPDATE,
+                spec.name,
+                desired=spec,
+                live=current,
+                fields=fields,
+                **_exposure_reason(current),
+            )
+
+    def exposure(self, spec: KeySpec, current: LiveKey) -> None:
+        """An update (or adopt) of a key reported exposed: refused if it would re-enable
+        the key, shown as a notice otherwise."""
+        refusal = exposure_refusal(self.schema, spec, current)
+        if refusal is not None:
+            self.refusals.append(refusal)
+        elif current.exposed:
+            self.notices.append(_exposure_notice(spec.address, current))
 
     def interrupted_create(self, spec: KeySpec, current: LiveKey) -> None:
         """A key left ``;pending`` by an interrupted apply: its value may never have
@@ -171,7 +193,15 @@ class _Planner:
                 f"{', '.join(forced)} differ(s); make the configuration match the live key "
                 "(`keystate import` prints it)"
             )
-        self.change(Action.ADOPT, spec.name, desired=spec, live=target, fields=fields)
+        self.exposure(spec, target)
+        self.change(
+            Action.ADOPT,
+            spec.name,
+            desired=spec,
+            live=target,
+            fields=fields,
+            **_exposure_reason(target),
+        )
 
     def collision(self, spec: KeySpec, other: LiveKey) -> None:
         marker = other.marker.render() if other.marker else "?"
@@ -193,6 +223,22 @@ class _Planner:
             self.change(Action.DELETE, name, live=current)
         elif current.enabled:
             self.change(Action.DISABLE, name, live=current)
+
+
+def _exposure_reason(live: LiveKey) -> dict[str, object]:
+    """The reason (and its detail) of a change to a key reported exposed."""
+    if not live.exposed:
+        return {}
+    return {"reason": Reason.EXPOSED, "detail": live.exposure or "no details"}
+
+
+def _exposure_notice(address: str, live: LiveKey) -> str:
+    state = "still enabled" if live.enabled else "disabled"
+    return (
+        f"{address} ({live.ref}) was reported exposed ({live.exposure or 'no details'}) and "
+        f"is {state}: replace it (remove it from the configuration and apply, then declare "
+        "it again)"
+    )
 
 
 def _expired(

@@ -25,7 +25,7 @@ from keystate.errors import (
     ProviderError,
     UsageError,
 )
-from keystate.model import LiveKey
+from keystate.model import Action, LiveKey
 from keystate.plan import AccountDiff, Plan, new_plan
 from keystate.providers import connect
 
@@ -182,12 +182,25 @@ async def _read_and_diff(
     catalogue = read.catalogue
     problems = grants.check(name, config.keys.get(name, {}), catalogue) if catalogue else []
     try:
-        return _Planned(_diff_one(config, name, read.keys), None, problems, read.warnings)
+        diff = _diff_one(config, name, read.keys)
     except PlanError as exc:
         return _Planned(None, str(exc), problems, read.warnings)
     finally:
         if release_keys:
             config.release_keys(name)
+    problems += await _check_creates(provider, diff)
+    return _Planned(diff, None, problems, read.warnings)
+
+
+async def _check_creates(provider: Provider, diff: AccountDiff) -> list[Problem]:
+    """What the provider would refuse in the keys the plan creates, asked before any
+    write (e.g. Coveo checks a template key's template, eligibility and lifetime)."""
+    creating = [
+        c.desired
+        for c in diff.changes
+        if c.action in (Action.CREATE, Action.REPLACE) and c.desired is not None
+    ]
+    return await provider.check_creates(creating) if creating else []
 
 
 async def make_plan(

@@ -14,7 +14,7 @@ from typing import TypeAlias
 from urllib.parse import parse_qsl, quote
 
 from keystate.contract import FieldSpec, Kind
-from keystate.model import FieldValue, Privilege
+from keystate.model import FieldValue, Privilege, Record
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
 
@@ -78,6 +78,9 @@ def to_json(value: FieldValue) -> JSONValue:
                 (p for p in items if isinstance(p, Privilege)), key=Privilege.sort_key
             )
             return [_privilege_json(p) for p in privileges]
+        if items and isinstance(items[0], Record):
+            records = sorted((r for r in items if isinstance(r, Record)), key=str)
+            return [dict(r.items) for r in records]
         return [str(i) for i in sorted(str(i) for i in items)]
     return value
 
@@ -117,6 +120,13 @@ def from_json(spec: FieldSpec, raw: JSONValue) -> FieldValue:
                 )
             )
         return frozenset(privileges)
+    if kind is Kind.RECORDS and isinstance(raw, list) and spec.record is not None:
+        records: set[Record] = set()
+        for item in raw:
+            if not isinstance(item, dict):
+                raise ValueError(f"{spec.name}: a member must be an object")
+            records.add(Record(spec.record.normalise({k: str(v) for k, v in item.items()})))
+        return frozenset(records)
     if kind is Kind.INT and isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     if kind is Kind.BOOL and isinstance(raw, bool):

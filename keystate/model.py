@@ -66,7 +66,24 @@ class Privilege:
         return f"{text}[{self.target_id}]" if self.target_id else text
 
 
-FieldValue = None | bool | int | str | datetime | frozenset[str] | frozenset[Privilege]
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One member of a set of small objects (``Kind.RECORDS``): named strings, in the
+    order of the field's :class:`~keystate.providers.base.RecordShape`, every optional
+    attribute filled with its default so that equal records compare equal."""
+
+    items: tuple[tuple[str, str], ...]
+
+    def get(self, name: str) -> str | None:
+        return next((v for k, v in self.items if k == name), None)
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(f"{k}: {v}" for k, v in self.items) + "}"
+
+
+FieldValue = (
+    None | bool | int | str | datetime | frozenset[str] | frozenset[Privilege] | frozenset[Record]
+)
 Fields = Mapping[str, FieldValue]
 
 

@@ -25,6 +25,8 @@ from keystate.model import Action, FieldValue, KeySpec, LiveKey
 # keystate's own key attributes, next to the provider's fields in diffs and documents.
 DESCRIPTION: Final = "description"
 PROTECT: Final = "protect"
+# The pseudo-field of a lapsing key kept alive (ProviderSchema.lapsing_statuses).
+STATUS: Final = "status"
 DEFAULT_MAX_DELETE_RATIO: Final = 0.25
 RATIO_MIN_MANAGED: Final = 4
 REMOVALS: Final = (Action.DELETE, Action.DISABLE)
@@ -42,6 +44,7 @@ class Reason(Enum):
     ORPHANED_CREATE = "orphaned_create"
     LEFTOVER_OF_CREATE = "leftover_of_create"
     LEFTOVER_OF_REPLACE = "leftover_of_replace"
+    EXPOSED = "exposed"
 
     @property
     def note(self) -> str:
@@ -68,6 +71,7 @@ _NOTES: Final = {
     # The old key of a replace that outlived it: the declared key of that name exists, so
     # removing the old one waits for nothing else (apply).
     Reason.LEFTOVER_OF_REPLACE: "left over from an interrupted replace",
+    Reason.EXPOSED: "reported exposed",
 }
 
 
@@ -91,6 +95,8 @@ class Change:
     live: LiveKey | None = None
     fields: tuple[FieldChange, ...] = ()
     reason: Reason | None = None
+    # What the reason is about, when it needs saying (e.g. an exposure report's summary).
+    detail: str = ""
     # Finishing an interrupted create: deliver the live key's value to the sink again.
     delivers_value: bool = False
 
@@ -100,7 +106,9 @@ class Change:
 
     @property
     def note(self) -> str:
-        return self.reason.note if self.reason is not None else ""
+        if self.reason is None:
+            return ""
+        return f"{self.reason.note}: {self.detail}" if self.detail else self.reason.note
 
     @property
     def changed_fields(self) -> tuple[str, ...]:
@@ -124,6 +132,8 @@ class AccountDiff:
     unmanaged: tuple[LiveKey, ...]
     foreign: int
     refusals: tuple[str, ...] = ()
+    # What a reviewer must know that changes nothing, e.g. a key reported exposed.
+    notices: tuple[str, ...] = ()
     # Refs of every live key the plan was made from: a key with our marker that is not
     # among them appeared since, e.g. made by another apply running at the same time.
     seen: frozenset[str] = frozenset()
@@ -196,4 +206,5 @@ def _mass_removal(account: AccountDiff, max_delete_ratio: float) -> str | None:
 
 def new_plan(accounts: list[AccountDiff], owner: str | None, warnings: list[str]) -> Plan:
     ordered = tuple(sorted(accounts, key=lambda a: a.account.name))
-    return Plan(ordered, owner, datetime.now(UTC), tuple(warnings))
+    notices = [n for a in ordered for n in a.notices]
+    return Plan(ordered, owner, datetime.now(UTC), (*warnings, *notices))

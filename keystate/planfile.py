@@ -154,6 +154,10 @@ def live_view(schema: ProviderSchema, key: LiveKey) -> KeyView:
     view: KeyView = {DESCRIPTION: key.description, PROTECT: bool(marker and marker.protect)}
     if marker is not None and marker.pending:
         view["pending"] = True
+    if key.status is not None:
+        view["status"] = key.status
+    if key.exposed:
+        view["exposure"] = key.exposure
     for fspec in schema.fields:
         view[fspec.name] = kinds.to_json(key.fields.get(fspec.name, fspec.default))
     return view
@@ -379,8 +383,14 @@ def _rebuild(schema: ProviderSchema, item: ChangeDocument, owner: str | None) ->
             handle="",
             stored_description=stored,
             fields=_fields(schema, before),
+            status=_text(before.get("status")),
+            exposed="exposure" in before,
+            exposure=str(before.get("exposure") or ""),
         )
     reason = Reason(item["reason"]) if "reason" in item else Reason.from_note(item.get("note", ""))
+    detail = ""
+    if reason is not None and item.get("note", "").startswith(f"{reason.note}: "):
+        detail = item.get("note", "")[len(reason.note) + 2 :]
     fields = field_changes(schema, desired, live) if desired and live else ()
     return Change(
         action,
@@ -391,5 +401,10 @@ def _rebuild(schema: ProviderSchema, item: ChangeDocument, owner: str | None) ->
         live,
         fields=fields,
         reason=reason,
+        detail=detail,
         delivers_value=bool(item.get("delivers_value", False)),
     )
+
+
+def _text(value: JSONValue) -> str | None:
+    return value if isinstance(value, str) else None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -41,7 +41,7 @@ from keystate.contract import (
     Removal,
     Role,
 )
-from keystate.errors import AmbiguousWriteError, NotFoundError, ProviderError
+from keystate.errors import AmbiguousWriteError, NotFoundError, Problem, ProviderError
 from keystate.model import FieldValue, KeySpec, LiveKey
 from keystate.secrets import DeliveredSecret, Secret, SecretsSink
 
@@ -187,6 +187,9 @@ class FakeProvider:
 
     async def catalogue(self) -> Catalogue | None:
         return None
+
+    async def check_creates(self, specs: Sequence[KeySpec]) -> list[Problem]:
+        return []
 
     async def aclose(self) -> None:
         return None

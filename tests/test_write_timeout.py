@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 from click.testing import Result
 from conftest import ADMIN_KEY, APP_ID
-from keystate.contract import ConnectOptions
-from keystate.providers import connect
 
 from keystate.config import load_config
+from keystate.contract import ConnectOptions
 from keystate.emulators.algolia import AlgoliaEmulator
 from keystate.emulators.faults import Knobs
 from keystate.emulators.http import start_in_thread
+from keystate.providers import connect
 from keystate.providers.algolia.api import ALGOLIA_POLICY, parse_error
 from keystate.providers.http import Host, HostPool, HttpClient, HttpPolicy
 

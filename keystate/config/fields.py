@@ -7,9 +7,9 @@ from datetime import date, datetime
 
 from keystate.config.nodes import YMap, YNode, YScalar, YSeq
 from keystate.config.reader import INVALID, PRIVILEGE_FIELDS, Invalid, Reader, did_you_mean
-from keystate.contract import FieldSpec, Kind
+from keystate.contract import FieldSpec, Kind, RecordShape
 from keystate.kinds import canonical_query, encode_query, query_value, to_utc
-from keystate.model import FieldValue, Location, Privilege
+from keystate.model import FieldValue, Location, Privilege, Record
 
 
 class FieldReader(Reader):
@@ -31,9 +31,13 @@ class FieldReader(Reader):
         # A set: check each member alone, so that each problem names its own line.
         ok = True
         for member, (line, column) in self.members.items():
-            one: FieldValue = (
-                frozenset([member]) if isinstance(member, Privilege) else frozenset([str(member)])
-            )
+            one: FieldValue
+            if isinstance(member, Privilege):  # noqa: SIM114 (mypy needs one type per set)
+                one = frozenset([member])
+            elif isinstance(member, Record):
+                one = frozenset([member])
+            else:
+                one = frozenset([str(member)])
             for message in spec.check(one):
                 self.error(Location(node.path, line, column), f"{spec.name}: {message}")
                 ok = False
@@ -69,7 +73,58 @@ class FieldReader(Reader):
             return self.timestamp(node, spec.name)
         if kind is Kind.QUERY:
             return self._query(spec, node)
+        if kind is Kind.RECORDS:
+            return self._records(spec, node)
         return self._privileges(spec, node)
+
+    def _records(self, spec: FieldSpec, node: YNode) -> FieldValue | Invalid:
+        shape = spec.record
+        assert shape is not None, f"{spec.name}: a RECORDS field needs a RecordShape"
+        if isinstance(node, YScalar) and node.value is None:
+            return frozenset()
+        if not isinstance(node, YSeq):
+            self.expect(node, spec.name, "a list of {" + ", ".join(shape.fields) + "}")
+            return INVALID
+        out: dict[Record, YNode] = {}
+        ok = True
+        for item in node.items:
+            record = self._record(spec, shape, item)
+            if record is None:
+                ok = False
+            elif record in out:
+                self.warn(item, f"{spec.name}: {record} is listed twice")
+            else:
+                out[record] = item
+        self.members = {r: (item.line, item.column) for r, item in out.items()}
+        return self.shared(frozenset(out)) if ok else INVALID
+
+    def _record(self, spec: FieldSpec, shape: RecordShape, item: YNode) -> Record | None:
+        m = self.mapping(item, f"{spec.name} item")
+        if m is None:
+            return None
+        self.unknown_fields(m, shape.fields, f"{spec.name} item")
+        values: dict[str, str] = {}
+        ok = True
+        for key, value in m.entries:
+            if key.raw not in shape.fields:
+                continue
+            text = self.string(value, f"{spec.name}.{key.raw}")
+            choices = shape.choices.get(key.raw, ())
+            if text is not None and choices and text not in choices:
+                hint = did_you_mean(text, choices) or f" (one of: {', '.join(choices)})"
+                self.error(value, f"{spec.name}.{key.raw}: unknown value {text!r}{hint}")
+                text = None
+            if text is None:
+                ok = False
+            else:
+                values[key.raw] = text
+        written = {key.raw for key, _ in m.entries}
+        missing = [f for f in shape.required if f not in written]
+        for name in missing:
+            self.error(item, f"{spec.name} item is missing '{name}'")
+        if missing or not ok:
+            return None
+        return Record(shape.normalise(values))
 
     def _string_set(self, spec: FieldSpec, node: YNode) -> FieldValue | Invalid:
         items = self.strings(node, spec.name)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SOON_MS = 7 * 24 * 3600 * 1000  # SOON_TO_BE_EXPIRED this close to expiry (assumed)
+LIFECYCLES = (None, "SOON_TO_BE_DISABLED", "DISABLED_FOR_INACTIVITY", "DISABLED_EXPOSED")
+ACTIVE = ("ENABLED", "SOON_TO_BE_EXPIRED", "SOON_TO_BE_DISABLED")
 
 # (owner, targetDomain, types or () for yes/no privileges, allowed on custom keys)
 _CATALOGUE: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
@@ -117,10 +119,19 @@ class StoredApiKey:
     template_id: str | None = None
     privacy_level: str = "PRIVATE"
     rotation_enabled: bool = False
-    # Coveo's approximate last use (epoch ms), and the exposure report of a key found
-    # leaked (coveo-api.md §4.4: severity, deactivationDate, reasons[]...), as served.
+    # Coveo's approximate last use (epoch ms), as served.
     last_used_ms: int | None = None
+    # What Coveo did to the key on its own (set through the state file): None, or
+    # SOON_TO_BE_DISABLED / DISABLED_FOR_INACTIVITY (inactivity) or DISABLED_EXPOSED.
+    lifecycle: str | None = None
+    # An ExposureReport (coveo-api.md §4.4) when the key was reported leaked.
     exposure_report: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.lifecycle not in LIFECYCLES:
+            raise TypeError(f"lifecycle must be one of {', '.join(map(str, LIFECYCLES))}")
+        if self.lifecycle == "DISABLED_EXPOSED" and self.exposure_report is None:
+            raise TypeError("a DISABLED_EXPOSED key needs an exposure_report")
 
     def expired(self, now_ms: int) -> bool:
         return self.expiration_ms is not None and self.expiration_ms <= now_ms
@@ -128,11 +139,18 @@ class StoredApiKey:
     def status(self, now_ms: int) -> str:
         if self.expired(now_ms):
             return "EXPIRED"
+        if self.lifecycle in ("DISABLED_EXPOSED", "DISABLED_FOR_INACTIVITY"):
+            return self.lifecycle
         if not self.enabled:
             return "DISABLED_EXPOSED" if self.exposure_report is not None else "DISABLED"
+        if self.lifecycle == "SOON_TO_BE_DISABLED":
+            return self.lifecycle
         if self.expiration_ms is not None and self.expiration_ms - now_ms <= SOON_MS:
             return "SOON_TO_BE_EXPIRED"
         return "ENABLED"
+
+    def usable(self, now_ms: int) -> bool:
+        return self.status(now_ms) in ACTIVE
 
     def to_json(self) -> dict[str, Any]:
         return copy.deepcopy(self.__dict__)

@@ -8,11 +8,13 @@ response carries ``X-Request-ID``.
 
 from __future__ import annotations
 
+import calendar
 import ipaddress
 import json
 import re
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from keystate.emulators._coveo_state import StoredApiKey
@@ -63,10 +65,22 @@ ERRORS: Final[dict[str, tuple[int, str, str]]] = {
         "INVALID_PARAMETER",
         "The API key template '{id}' does not exist.",
     ),  # CTC (code)
+    "bad-period": (
+        400,
+        "INVALID_PARAMETER",
+        "{field}: Text '{value}' cannot be parsed to a Period "
+        "(a date-based ISO-8601 period, e.g. P30D, P1M, P1Y3M14D).",
+    ),  # assumed code; the message is java.time.Period.parse's
     "lifetime-too-long": (
         400,
         "INVALID_PARAMETER",
         "The lifetime {lifetime} exceeds the template's maximum {maximum}.",
+    ),  # assumed
+    "extend-exposed": (
+        412,
+        "PRECONDITION_FAILED",
+        "The API key '{id}' was disabled because it was exposed; its activation cannot be "
+        "extended.",
     ),  # assumed
     "activate-expired": (
         412,
@@ -89,9 +103,12 @@ AWS_REGIONS: Final = {
     "ca": "ca-central-1",
     "hipaa": "us-east-1",
 }
-_DURATION = re.compile(
-    r"^P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
-    r"(?:T(?:(?P<h>\d+)H)?(?:(?P<mi>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+# java.time.Period.parse: an optional sign, then P with years, months, weeks and days
+# (each optionally signed), case-insensitive; no time part, no fractions.
+_PERIOD = re.compile(
+    r"^(?P<sign>[-+]?)P(?:(?P<y>[-+]?\d{1,9})Y)?(?:(?P<mo>[-+]?\d{1,9})M)?"
+    r"(?:(?P<w>[-+]?\d{1,9})W)?(?:(?P<d>[-+]?\d{1,9})D)?$",
+    re.IGNORECASE,
 )
 _ID_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -139,17 +156,34 @@ def masked(value: str) -> str:
     return f"xx*****{value[-4:]}"
 
 
-def duration_ms(text: object) -> int:
-    """An ISO-8601 duration in milliseconds (a month is 30 days, a year 365: assumed)."""
-    match = _DURATION.match(text) if isinstance(text, str) and text not in ("P", "PT") else None
-    if not match or not any(match.groupdict().values()):
-        raise CoveoError(
-            "bad-body", detail=f"'{text}' is not an ISO-8601 duration (e.g. P30D, PT3600S)."
-        )
-    g = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
-    days = g["y"] * 365 + g["mo"] * 30 + g["w"] * 7 + g["d"]
-    seconds = ((days * 24 + g["h"]) * 60 + g["mi"]) * 60 + g["s"]
-    return int(seconds * 1000)
+def period_ms(text: object, now_ms: int, what: str = "lifetimeDuration") -> int:
+    """How long an ISO-8601 **period** lasts from ``now_ms``, in milliseconds.
+
+    Coveo's lifetimes are date-based (``P1M``, ``P14D``, ``P1Y3M14D`` in every example,
+    and a value with years and months cannot be a ``java.time.Duration``), so the server
+    very probably parses them as a ``java.time.Period``: years, months, weeks and days,
+    no time part, whole numbers only. Like ``Period.parse``, this refuses ``PT3600S`` and
+    ``P1.5D``; a period that is not positive is refused too (a key that never lives).
+    Years and months are calendar ones, added to the UTC date of ``now_ms``.
+    """
+    match = _PERIOD.match(text) if isinstance(text, str) else None
+    if match is None or not any(match.groupdict().values()):
+        raise CoveoError("bad-period", value=str(text), field=what)
+    sign = -1 if match.group("sign") == "-" else 1
+    g = {k: sign * int(v or 0) for k, v in match.groupdict().items() if k != "sign"}
+    start = datetime.fromtimestamp(now_ms / 1000, UTC)
+    months = start.month - 1 + g["y"] * 12 + g["mo"]
+    year, month = start.year + months // 12, months % 12 + 1
+    try:
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        end = start.replace(year=year, month=month, day=day)
+        end += timedelta(days=g["w"] * 7 + g["d"])
+    except (ValueError, OverflowError):
+        raise CoveoError("bad-period", value=str(text), field=what) from None
+    ms = int((end - start).total_seconds() * 1000)
+    if ms <= 0:
+        raise CoveoError("bad-period", value=str(text), field=what)
+    return ms
 
 
 def parse_body(raw: bytes, expect: type = dict) -> Any:
@@ -282,6 +316,8 @@ def render_key(
         body["exposureReport"] = key.exposure_report
     if key.additional_configuration:
         body["additionalConfiguration"] = key.additional_configuration
+    if key.exposure_report is not None:
+        body["exposureReport"] = key.exposure_report
     if full_value and key.rotation_enabled:
         body["rotationSecret"] = secrets.token_urlsafe(24)
     return body

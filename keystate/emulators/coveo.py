@@ -15,9 +15,12 @@ Choices where the sources disagree or are silent (all in docs/emulators.md):
 * Values are ``xx`` + a UUID, shown in full only by create/duplicate; reads mask them
   as ``xx*****`` + the last 4 characters. Ids are 26 lowercase base-36 characters.
 * Dates are epoch milliseconds. Expired keys stay listed, with status ``EXPIRED``.
-* ``PUT`` applies only the update model (display name, description, IPs, additional
-  configuration, edit groups): privileges, ``enabled`` and lifetimes in it are ignored,
-  so a privilege change needs a new key (§9).
+* ``PUT`` takes the whole update model (display name, description, IPs, additional
+  configuration, edit groups): what it leaves out is reset; privileges, ``enabled`` and
+  lifetimes in it are ignored, so a privilege change needs a new key (§9).
+* Lifetimes are ``java.time.Period`` values (``P14D``, ``P1Y3M14D``): ``PT…S`` is 400.
+* Statuses beyond enabled/disabled/expired (inactivity, exposure) come from the state
+  file (``lifecycle``, ``exposure_report``); ``activation/extend`` clears inactivity.
 * A custom key (no template) may only hold privileges of the catalogue's custom subset:
   others are 412; an owner/domain/type not in the catalogue at all is 400.
 * The organization's token may do anything. An API key used as the bearer needs each
@@ -156,7 +159,9 @@ class CoveoEmulator:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}, not {region!r}")
         if missing_privilege_status not in (401, 403):
             raise ValueError("missing_privilege_status must be 401 or 403")
-        self._default_lifetime_ms = wire.duration_ms(default_lifetime) if default_lifetime else None
+        if default_lifetime:
+            wire.period_ms(default_lifetime, int(clock() * 1000), "default_lifetime")
+        self._default_lifetime = default_lifetime
         defaults = OrgState(
             organization_id=organization_id or "acme" + secrets.token_hex(4),
             token=token or f"x{secrets.token_hex(16)}",
@@ -281,7 +286,9 @@ class CoveoEmulator:
             )
         if route == "privileges":
             return response(200, self._privileges(state, query.get("filter", "ALL")))
-        if route in ("templates", "template", "eligibility"):
+        if route == "eligibility":
+            return response(200, self._eligibility(state, self._caller(request, state, now_ms)))
+        if route in ("templates", "template"):
             return response(200, self._templates(state, route, ident))
         if route == "create":
             body = wire.parse_body(request.body)
@@ -304,20 +311,26 @@ class CoveoEmulator:
         return key
 
     def _list(self, state: OrgState, status: str | None, now_ms: int) -> EmuResponse:
-        groups = {
-            "ACTIVE": {"ENABLED", "SOON_TO_BE_EXPIRED", "SOON_TO_BE_DISABLED"},
-            "DEACTIVATED": {"DISABLED", "DISABLED_FOR_INACTIVITY", "DISABLED_EXPOSED", "EXPIRED"},
-            "SOON_TO_BE_EXPIRED": {"SOON_TO_BE_EXPIRED"},
-            "SOON_TO_BE_DISABLED": {"SOON_TO_BE_DISABLED"},
-            "WITH_WARNING": {"SOON_TO_BE_EXPIRED", "SOON_TO_BE_DISABLED"},
-            "ACTIVE_AND_EXPOSED": {"ENABLED", "SOON_TO_BE_EXPIRED", "SOON_TO_BE_DISABLED"},
-            "ALL_EXPOSED": {"DISABLED_EXPOSED"},
+        active = {"ENABLED", "SOON_TO_BE_EXPIRED", "SOON_TO_BE_DISABLED"}
+        groups: dict[str, Callable[[StoredApiKey], bool]] = {
+            "ACTIVE": lambda k: k.status(now_ms) in active,
+            "DEACTIVATED": lambda k: k.status(now_ms) not in active,
+            "SOON_TO_BE_EXPIRED": lambda k: k.status(now_ms) == "SOON_TO_BE_EXPIRED",
+            "SOON_TO_BE_DISABLED": lambda k: k.status(now_ms) == "SOON_TO_BE_DISABLED",
+            "WITH_WARNING": lambda k: (
+                k.status(now_ms) in {"SOON_TO_BE_EXPIRED", "SOON_TO_BE_DISABLED"}
+                or (k.exposure_report is not None and k.status(now_ms) in active)
+            ),
+            "ACTIVE_AND_EXPOSED": lambda k: (
+                k.exposure_report is not None and k.status(now_ms) in active
+            ),
+            "ALL_EXPOSED": lambda k: k.exposure_report is not None,
         }
         if status is not None and status not in groups:
             raise CoveoError("bad-body", detail=f"Unknown status filter '{status}'.")
         keys = state.visible_all(now_ms)
         if status is not None:
-            keys = [k for k in keys if _listed(k, status, groups[status], now_ms)]
+            keys = [k for k in keys if groups[status](k)]
         org = state.organization_id
         return response(200, [wire.render_key(k, org, now_ms, full_value=False) for k in keys])
 
@@ -353,13 +366,35 @@ class CoveoEmulator:
 
         if route == "templates":
             return [model(i, t) for i, t in state.templates.items()]
-        if route == "eligibility":
-            return [
-                {"id": i, "missingPrivileges": [], "canGenerate": True} for i in state.templates
-            ]
         if ident not in state.templates:
             raise CoveoError("unknown-template", id=ident)
         return model(ident, state.templates[ident])
+
+    def _caller(self, request: EmuRequest, state: OrgState, now_ms: int) -> StoredApiKey | None:
+        """The API key making the request, or None for the organization's token."""
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        return next((k for k in state.visible_all(now_ms) if token and k.value == token), None)
+
+    def _eligibility(self, state: OrgState, caller: StoredApiKey | None) -> list[dict[str, Any]]:
+        """Whether the caller may generate keys from each template: it must hold every
+        privilege the template grants (the organization's token holds all of them)."""
+        held = (
+            None
+            if caller is None
+            else {(p["owner"], p["targetDomain"], p.get("type")) for p in caller.privileges}
+        )
+        out = []
+        for template_id, template in state.templates.items():
+            missing = [
+                p
+                for p in template.get("privileges", [])
+                if held is not None and (p["owner"], p["targetDomain"], p.get("type")) not in held
+            ]
+            out.append(
+                {"id": template_id, "missingPrivileges": missing, "canGenerate": not missing}
+            )
+        return out
 
     # -- writes -----------------------------------------------------------------------
     def _check_privileges(
@@ -377,16 +412,19 @@ class CoveoEmulator:
             if custom and not allowed:
                 raise CoveoError("custom-forbidden", privilege=name)
 
-    def _lifetime(self, body: dict[str, Any], template: dict[str, Any] | None) -> int | None:
+    def _lifetime(
+        self, body: dict[str, Any], template: dict[str, Any] | None, now_ms: int
+    ) -> int | None:
         lifetime = body.get("lifetimeDuration")
-        ms = wire.duration_ms(lifetime) if lifetime is not None else None
+        ms = wire.period_ms(lifetime, now_ms) if lifetime is not None else None
         cap = template.get("enforcedLifetimePeriod") if template else None
         if cap:
-            if ms is not None and ms > wire.duration_ms(cap):
+            most = wire.period_ms(cap, now_ms, "enforcedLifetimePeriod")
+            if ms is not None and ms > most:
                 raise CoveoError("lifetime-too-long", lifetime=str(lifetime), maximum=str(cap))
-            ms = ms or wire.duration_ms(cap)
-        if ms is None and template is None:
-            ms = self._default_lifetime_ms
+            ms = ms or most
+        if ms is None and template is None and self._default_lifetime:
+            ms = wire.period_ms(self._default_lifetime, now_ms, "default_lifetime")
         return ms
 
     def _create(
@@ -408,15 +446,15 @@ class CoveoEmulator:
         else:
             privileges = wire.privileges(body, "privileges") or []
         self._check_privileges(state, privileges, custom=template is None)
-        lifetime = self._lifetime(body, template)
+        lifetime = self._lifetime(body, template, now_ms)
         key = StoredApiKey(
             id=wire.new_id(),
             value=wire.new_value(),
             display_name=name or (template or {}).get("displayName", ""),
             description=wire.text(body, "description", 1000) or "",
             privileges=privileges,
-            allowed_ips=wire.ips(body, "allowedIps") or [],
-            denied_ips=wire.ips(body, "deniedIps") or [],
+            allowed_ips=_ips_or_template(body, "allowedIps", template),
+            denied_ips=_ips_or_template(body, "deniedIps", template),
             additional_configuration=wire.additional_configuration(body) or {},
             enabled=body.get("enabled", True) is not False,
             created_ms=now_ms,
@@ -436,13 +474,14 @@ class CoveoEmulator:
         source = state.keys.get(ident)
         if source is None:
             raise CoveoError("key-not-found", id=ident)
-        lifetime = self._lifetime(body, None)
+        lifetime = self._lifetime(body, None, now_ms)
         key = copy.deepcopy(source)
         key.id, key.value, key.created_ms = wire.new_id(), wire.new_value(), now_ms
         key.display_name = wire.text(body, "displayName", 1000) or source.display_name
         key.description = wire.text(body, "description", 1000) or source.description
         key.expiration_ms = now_ms + lifetime if lifetime is not None else None
         key.enabled, key.disabled_ms, key.activation_ms = True, None, None
+        key.lifecycle, key.exposure_report, key.last_used_ms = None, None, None
         state.keys[key.id] = key
         state.record(key.id, None, now_ms, self._delay_ms)
         return response(201, wire.render_key(key, state.organization_id, now_ms, full_value=True))
@@ -462,9 +501,20 @@ class CoveoEmulator:
         elif route == "activate":
             if current.expired(now_ms):
                 raise CoveoError("activate-expired", id=ident)
-            current.enabled, current.activation_ms = True, now_ms
+            # Re-activates even a key disabled as exposed (its report stays): which is
+            # why keystate never asks for that.
+            current.enabled, current.activation_ms, current.lifecycle = True, now_ms, None
         elif route == "disable":
             current.enabled, current.disabled_ms = False, now_ms
+            if current.lifecycle != "DISABLED_EXPOSED":
+                current.lifecycle = None
+        elif route == "extend":
+            if current.expired(now_ms):
+                raise CoveoError("activate-expired", id=ident)
+            if current.lifecycle == "DISABLED_EXPOSED":
+                raise CoveoError("extend-exposed", id=ident)
+            # The inactivity clock starts again: no longer soon (or) disabled for it.
+            current.lifecycle, current.activation_ms = None, now_ms
         state.record(ident, before, now_ms, self._delay_ms)
         return response(204)
 
@@ -506,38 +556,30 @@ def _bulk_ids(body: bytes) -> list[str]:
     return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
+def _ips_or_template(body: dict[str, Any], name: str, template: dict[str, Any] | None) -> list[str]:
+    """A create's IP list; without one, a template's own list (the key inherits it)."""
+    values = wire.ips(body, name)
+    if values is None and template is not None:
+        return list(template.get(name) or [])
+    return values or []
+
+
 def _apply_update(key: StoredApiKey, body: dict[str, Any]) -> None:
-    """The update model only; privileges, ``enabled`` and lifetimes are ignored (§9)."""
+    """Coveo's PUT takes the **whole** update model: what the body leaves out is reset
+    (no IP lists, no additional configuration, no edit groups), as the official client
+    sends the whole key back. Privileges, ``enabled`` and lifetimes in the body are not
+    part of the update model and are ignored (§9)."""
     name = wire.text(body, "displayName", 125)
-    if name is not None:
-        key.display_name = name
-    description = wire.text(body, "description", 1000)
-    if description is not None:
-        key.description = description
-    for field_name, attr in (("allowedIps", "allowed_ips"), ("deniedIps", "denied_ips")):
-        values = wire.ips(body, field_name)
-        if values is not None:
-            setattr(key, attr, values)
-    config = wire.additional_configuration(body)
-    if config is not None:
-        key.additional_configuration = config
+    if not name:
+        raise CoveoError("bad-body", detail="'displayName' is required.")
+    key.display_name = name
+    key.description = wire.text(body, "description", 1000) or ""
+    key.allowed_ips = wire.ips(body, "allowedIps") or []
+    key.denied_ips = wire.ips(body, "deniedIps") or []
+    key.additional_configuration = wire.additional_configuration(body) or {}
     for field_name, attr in (
         ("groupsThatCanEdit", "groups_that_can_edit"),
         ("apiKeysThatCanEdit", "api_keys_that_can_edit"),
     ):
         value = body.get(field_name)
-        if isinstance(value, list):
-            setattr(key, attr, value)
-
-
-def _listed(key: StoredApiKey, status: str, statuses: set[str], now_ms: int) -> bool:
-    """Whether ``GET /apikeys?status=`` lists the key: the exposure filters also look at
-    the exposure report, which an exposed key has before it is deactivated (§4.4)."""
-    exposed = key.exposure_report is not None
-    if status == "ALL_EXPOSED":
-        return exposed
-    if status == "ACTIVE_AND_EXPOSED":
-        return exposed and key.status(now_ms) in statuses
-    if status == "WITH_WARNING" and exposed:
-        return True
-    return key.status(now_ms) in statuses
+        setattr(key, attr, value if isinstance(value, list) else [])

@@ -17,7 +17,7 @@ from keystate import kinds
 from keystate.compare import marker_for
 from keystate.contract import Kind, ProviderSchema
 from keystate.model import Action, FieldValue, KeySpec, LiveKey
-from keystate.plan import DESCRIPTION, PROTECT, AccountDiff, Change, FieldChange, Plan
+from keystate.plan import DESCRIPTION, PROTECT, STATUS, AccountDiff, Change, FieldChange, Plan
 from keystate.render import RenderOptions
 
 _HEADINGS = {
@@ -96,7 +96,7 @@ def _block(schema: ProviderSchema, change: Change, style: Style, owner: str | No
             marker = marker_for(change.desired, owner).render()
             lines.append(f"        # the stored description gets the ownership marker {marker}")
         lines += _changed_fields(schema, change, style)
-        shown = len(change.fields)
+        shown = len([f for f in change.fields if f.name != STATUS])
         hidden = len(schema.fields) + 2 - shown
         if hidden > 0:
             lines.append(

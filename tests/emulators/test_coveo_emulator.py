@@ -7,6 +7,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,15 +146,25 @@ def test_lifetimes_expiry_and_activation_of_expired_keys(
     assert client.get(f"/apikeys/{key['id']}").json()["status"] == "EXPIRED"
     assert [k["status"] for k in client.get("/apikeys").json()] == ["EXPIRED"]  # still listed
     assert_error(client.put(f"/apikeys/{key['id']}/activate"), 412, "PRECONDITION_FAILED")
-    for bad in ("30 days", "P", "PT", "P1X"):
-        assert_error(
-            client.post("/apikeys", json={"displayName": "x", "lifetimeDuration": bad}),
-            400,
-            "INVALID_PARAMETER",
-        )
-    assert create(client, lifetimeDuration="PT3600S")[
-        "expirationDate"
-    ] - clock.now * 1000 == pytest.approx(3600_000, abs=1000)
+    # Coveo lifetimes are java.time.Period values: date-based, whole numbers, positive.
+    for bad in ("30 days", "P", "PT", "P1X", "PT3600S", "PT97465620S", "P1DT1H", "P1.5D", "P0D"):
+        response = client.post("/apikeys", json={"displayName": "x", "lifetimeDuration": bad})
+        assert_error(response, 400, "INVALID_PARAMETER")
+        assert "cannot be parsed to a Period" in response.json()["message"]
+    day = 86400 * 1000
+    start = datetime.fromtimestamp(clock.now, UTC)
+    for period, end in (
+        ("P14D", start + timedelta(days=14)),
+        ("P2W", start + timedelta(days=14)),
+        ("P1M", start.replace(month=start.month % 12 + 1, year=start.year + start.month // 12)),
+        (
+            "P1Y3M14D",
+            start.replace(year=start.year + 1, month=start.month + 3) + timedelta(days=14),
+        ),
+    ):
+        got = create(client, lifetimeDuration=period)["expirationDate"] - clock.now * 1000
+        assert got == pytest.approx((end - start).total_seconds() * 1000, abs=1000), period
+        assert got % day < 1000 or day - got % day < 1000
 
 
 def test_privilege_catalogue_and_the_custom_subset(client: httpx.Client) -> None:

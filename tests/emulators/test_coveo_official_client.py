@@ -35,7 +35,18 @@ def test_official_coveo_client_works_unchanged() -> None:
         routes = server.counters.by_route
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["failed"] == 0 and summary["passed"] >= 14, summary
-    for route in ("list", "create", "get", "update", "disable", "activate", "delete", "privileges"):
+    assert summary["failed"] == 0 and summary["passed"] >= 24, summary
+    for route in (
+        "list",
+        "create",
+        "get",
+        "update",
+        "disable",
+        "activate",
+        "extend",
+        "eligibility",
+        "delete",
+        "privileges",
+    ):
         assert any(name == route for _, name in routes), f"the client never called {route}"
     assert TOKEN not in result.stdout + result.stderr

@@ -196,7 +196,9 @@ class Emu:
     ) -> dict[str, Any]:
         """Create a key by hand; returns its stored JSON."""
         if expired:
-            self.clock.skew = -600.0
+            # Created in the past, long enough ago to have expired: Algolia's 60-second
+            # validity, or Coveo's shortest lifetime (a Period of whole days).
+            self.clock.skew = -600.0 if self.provider == "algolia" else -2 * 86400.0
         try:
             if self.provider == "algolia":
                 validity = 60 if expired else int(EXPIRES.timestamp() - self.clock())
@@ -208,8 +210,11 @@ class Emu:
                 }
                 ident = self._call("POST", "/1/keys", body)["key"]
             else:
+                # A key keystate made shows its name (display_name's default); any
+                # other key, a name of its own.
+                marker = parse_description(description)[1]
                 body = {
-                    "displayName": "seeded",
+                    "displayName": marker.name if marker else "seeded",
                     "description": description,
                     "privileges": [
                         {"owner": o, "targetDomain": d, **({"type": t} if t else {})}
@@ -218,7 +223,7 @@ class Emu:
                     "allowedIps": list(COVEO_IPS[shape.free]),
                 }
                 if expired:
-                    body["lifetimeDuration"] = "PT60S"
+                    body["lifetimeDuration"] = "P1D"
                 ident = self._call("POST", "/apikeys", body)["id"]
                 if not enabled:
                     self._call("PUT", f"/apikeys/{ident}/disable")

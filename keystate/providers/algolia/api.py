@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 from urllib.parse import quote
@@ -23,7 +23,7 @@ import httpx
 
 from keystate._version import __version__
 from keystate.contract import AccountConfig, ConnectOptions, CreatedKey, Grant
-from keystate.errors import NotFoundError, ProviderError, UsageError
+from keystate.errors import NotFoundError, Problem, ProviderError, UsageError
 from keystate.kinds import canonical_query
 from keystate.model import FieldValue, KeySpec, LiveKey
 from keystate.providers.algolia.schema import ACL_DOCS, ACLS, SCHEMA
@@ -201,6 +201,9 @@ class AlgoliaProvider:
 
     async def catalogue(self) -> None:
         return None  # ACLs are a fixed enum, checked offline by the configuration loader
+
+    async def check_creates(self, specs: Sequence[KeySpec]) -> list[Problem]:
+        return []  # nothing about a new key is known to the API but what validate checks
 
     async def aclose(self) -> None:
         await self.http.aclose()

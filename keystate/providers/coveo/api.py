@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
-import math
+import calendar
+import difflib
 import random
 import re
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
@@ -31,9 +32,9 @@ from keystate.contract import (
     CreatedKey,
     Grant,
 )
-from keystate.errors import NotFoundError, ProviderError
-from keystate.model import FieldValue, KeySpec, LiveKey, Privilege
-from keystate.providers.coveo.schema import SCHEMA
+from keystate.errors import NotFoundError, Problem, ProviderError
+from keystate.model import FieldValue, KeySpec, LiveKey, Privilege, Record
+from keystate.providers.coveo.schema import IDENTITY, LAPSING_STATUSES, SCHEMA
 from keystate.providers.http import ApiError, HostPool, HttpClient, HttpPolicy, response_json
 from keystate.secrets import Secret
 
@@ -42,6 +43,14 @@ _API_KEY_SHAPE: Final = re.compile(
     r"^xx[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
 _UPDATE_FIELDS: Final = ("groupsThatCanEdit", "apiKeysThatCanEdit")
+_DISABLED: Final = ("DISABLED", "DISABLED_EXPOSED")
+_SEVERITIES: Final = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "WARN")
+_SOURCES: Final = ("GITHUB", "MANUAL")
+_PERIOD: Final = re.compile(
+    r"^(?P<sign>[-+]?)P(?:(?P<y>[-+]?\d{1,9})Y)?(?:(?P<mo>[-+]?\d{1,9})M)?"
+    r"(?:(?P<w>[-+]?\d{1,9})W)?(?:(?P<d>[-+]?\d{1,9})D)?$",
+    re.IGNORECASE,
+)
 
 
 def platform_url(region: str) -> str:
@@ -111,6 +120,61 @@ def millis(raw: object) -> datetime | None:
     return None
 
 
+def lifetime_days(expires: datetime, now: datetime) -> str:
+    """``expires_at`` as Coveo's ``lifetimeDuration``: whole days, ``P<n>D``.
+
+    Coveo's lifetimes are date-based periods (``P1M``, ``P14D``, ``P1Y3M14D`` in every
+    example; the server very probably parses a ``java.time.Period``, which refuses
+    ``PT…S``), so the expiry lands on the nearest whole day from now (at least one):
+    within half a day of the declared time, well inside the one-day tolerance with which
+    Coveo expiries are compared (docs/configuration.md).
+    """
+    days = max(1, round((expires - now).total_seconds() / 86400))
+    return f"P{days}D"
+
+
+def period_end(text: str, start: datetime) -> datetime | None:
+    """When an ISO-8601 period (``P90D``, ``P1Y``) that starts at ``start`` ends; None
+    when ``text`` is not a date-based period. Years and months are calendar ones."""
+    match = _PERIOD.match(text)
+    if match is None or not any(match.groupdict().values()):
+        return None
+    sign = -1 if match.group("sign") == "-" else 1
+    g = {k: sign * int(v or 0) for k, v in match.groupdict().items() if k != "sign"}
+    months = start.month - 1 + g["y"] * 12 + g["mo"]
+    year, month = start.year + months // 12, months % 12 + 1
+    try:
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        return start.replace(year=year, month=month, day=day) + timedelta(days=g["w"] * 7 + g["d"])
+    except (ValueError, OverflowError):
+        return None
+
+
+def exposure_summary(report: Mapping[str, Any]) -> str:
+    """One line about an exposure report: severity, sources, dates. Only known enum
+    words and dates are kept: never a URL or free text, which could quote the value."""
+    parts: list[str] = []
+    severity = report.get("severity")
+    if severity in _SEVERITIES:
+        parts.append(f"severity {severity}")
+    raw_reasons = report.get("reasons")
+    reasons: list[Any] = raw_reasons if isinstance(raw_reasons, list) else []
+    sources = sorted(
+        {
+            str(r["source"]) if r.get("source") in _SOURCES else "other"
+            for r in reasons
+            if isinstance(r, dict)
+        }
+    )
+    if sources:
+        parts.append(f"source {', '.join(sources)}")
+    for label, name in (("reported", "createdDate"), ("deactivation", "deactivationDate")):
+        moment = millis(report.get(name))
+        if moment is not None:
+            parts.append(f"{label} {moment.date().isoformat()}")
+    return "; ".join(parts) or "no details"
+
+
 def privilege_from_json(item: Mapping[str, Any]) -> list[Privilege]:
     """Both shapes: ``targetId`` or the older ``targetIds`` + ``global``."""
     owner, domain = item.get("owner"), item.get("targetDomain")
@@ -148,6 +212,8 @@ class CoveoProvider:
         self.prefix = f"/rest/organizations/{quote(org, safe='')}"
         # The last JSON read of each key, so an update keeps what keystate does not manage.
         self._raw: dict[str, dict[str, Any]] = {}
+        # The organization's key templates by id, read once when a key uses one.
+        self._templates: dict[str, dict[str, Any]] | None = None
 
     # -- reading ---------------------------------------------------------------------
     async def list_keys(self) -> list[LiveKey]:
@@ -155,6 +221,8 @@ class CoveoProvider:
         body = response_json(response, self.account.name, "list keys")
         if not isinstance(body, list):
             raise self._bad("list keys", "the answer is not a list of keys")
+        if any(isinstance(i, dict) and i.get("apiKeyTemplateId") for i in body):
+            await self._load_templates()
         now = datetime.now(UTC)
         return [self._live(item, now, f"list keys (entry {i + 1})") for i, item in enumerate(body)]
 
@@ -164,7 +232,24 @@ class CoveoProvider:
             response = await self._call("GET", self._key_path(key), what=what)
         except NotFoundError:
             return None
-        return self._live(response_json(response, self.account.name, what), datetime.now(UTC), what)
+        item = response_json(response, self.account.name, what)
+        if isinstance(item, dict) and item.get("apiKeyTemplateId"):
+            await self._load_templates()
+        return self._live(item, datetime.now(UTC), what)
+
+    async def _load_templates(self) -> dict[str, dict[str, Any]]:
+        if self._templates is None:
+            what = "list API key templates"
+            response = await self._call("GET", "/templates/apikeys", what=what)
+            body = response_json(response, self.account.name, what)
+            if not isinstance(body, list):
+                raise self._bad(what, "the answer is not a list")
+            self._templates = {
+                str(t["id"]): t
+                for t in body
+                if isinstance(t, dict) and isinstance(t.get("id"), str)
+            }
+        return self._templates
 
     def _live(self, item: object, now: datetime, what: str) -> LiveKey:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
@@ -190,18 +275,50 @@ class CoveoProvider:
         description = item.get("description")
         if description is not None and not isinstance(description, str):
             raise self._bad(what, f"key id:{key_id}: 'description' is not a string")
-        enabled = item.get("enabled", True) is not False and item.get("status") not in (
-            "DISABLED",
-            "DISABLED_FOR_INACTIVITY",
-            "DISABLED_EXPOSED",
+        status = item.get("status") if isinstance(item.get("status"), str) else None
+        report = item.get("exposureReport")
+        exposed = isinstance(report, dict) or status == "DISABLED_EXPOSED"
+        # A key Coveo disabled for inactivity is still enabled in the sense of the field:
+        # it comes back with activation/extend, shown as a status change (diff.STATUS).
+        enabled = status not in _DISABLED and (
+            item.get("enabled", True) is not False or status in LAPSING_STATUSES
         )
+        display = item.get("displayName")
+        if display is not None and not isinstance(display, str):
+            raise self._bad(what, f"key id:{key_id}: 'displayName' is not a string")
+        restrictions = _dig(search, "impersonationRestrictions") or _dig(
+            search, "impersonationRestriction"
+        )
+        catalog = _dig(item, "additionalConfiguration", "commerce").get("catalogId")
+        if catalog is not None and not isinstance(catalog, str):
+            raise self._bad(what, f"key id:{key_id}: 'catalogId' is not a string")
+        template_id = str(item.get("apiKeyTemplateId") or "")
+        template = (self._templates or {}).get(template_id) if template_id else None
+        allowed = self._strings(item, "allowedIps", what, key_id)
+        denied = self._strings(item, "deniedIps", what, key_id)
+        override: frozenset[Privilege] = frozenset()
+        if template is not None:
+            # A template's own IP lists and privileges are the template's: what the key
+            # declares is what differs from them.
+            allowed = frozenset() if allowed == _template_ips(template, "allowedIps") else allowed
+            denied = frozenset() if denied == _template_ips(template, "deniedIps") else denied
+            override = _beyond(privileges, _template_privileges(template))
         fields: dict[str, FieldValue] = {
             "privileges": privileges,
-            "allowed_ips": self._strings(item, "allowedIps", what, key_id),
-            "denied_ips": self._strings(item, "deniedIps", what, key_id),
+            "allowed_ips": allowed,
+            "denied_ips": denied,
             "enabled": enabled,
             "search_hub": hub if isinstance(hub, str) else "",
-            "template": str(item.get("apiKeyTemplateId") or ""),
+            "template": template_id,
+            "display_name": display or "",
+            "impersonation_allowed_user_ids": self._identities(
+                restrictions.get("allowedUserIds"), what, key_id
+            ),
+            "api_key_query_authentication": self._identities(
+                search.get("apiKeyQueryAuthentication"), what, key_id
+            ),
+            "commerce_catalog_id": catalog or "",
+            "override_template_privileges": override,
             "expires_at": expires,
         }
         self._raw[key_id] = item
@@ -216,12 +333,23 @@ class CoveoProvider:
             expired=item.get("status") == "EXPIRED" or (expires is not None and expires <= now),
             is_credential=self._is_credential(masked),
             created_at=millis(item.get("createdDate")),
-            status=item["status"] if isinstance(item.get("status"), str) else None,
-            exposed=isinstance(item.get("exposureReport"), dict)
-            or item.get("status") == "DISABLED_EXPOSED",
-            exposure=_exposure(item.get("exposureReport")),
+            status=status,
+            exposed=exposed,
+            exposure=exposure_summary(report) if isinstance(report, dict) else "",
             last_used_at=millis(item.get("lastUsedDate")),
             display_name=str(item.get("displayName") or ""),
+        )
+
+    def _identities(self, raw: object, what: str, key_id: str) -> frozenset[Record]:
+        if raw is None:
+            return frozenset()
+        if not isinstance(raw, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("name"), str) for i in raw
+        ):
+            raise self._bad(what, f"key id:{key_id}: an identity list is not [{{name, ...}}]")
+        return frozenset(
+            Record(IDENTITY.normalise({k: str(v) for k, v in i.items() if k in IDENTITY.fields}))
+            for i in raw
         )
 
     def _is_credential(self, masked: str) -> bool:
@@ -238,29 +366,28 @@ class CoveoProvider:
     # -- writing ---------------------------------------------------------------------
     async def create(self, spec: KeySpec, stored_description: str) -> CreatedKey:
         f = spec.fields
+        template = f.get("template")
         body: dict[str, Any] = {
-            "displayName": spec.name,
+            "displayName": f.get("display_name") or spec.name,
             "description": stored_description,
-            "allowedIps": sorted(_set(f.get("allowed_ips"))),
-            "deniedIps": sorted(_set(f.get("denied_ips"))),
             "enabled": f.get("enabled", True) is not False,
         }
+        for name, field_name in (("allowedIps", "allowed_ips"), ("deniedIps", "denied_ips")):
+            ips = sorted(_set(f.get(field_name)))
+            if ips or not template:  # a template's own lists stay unless declared
+                body[name] = ips
         privileges = f.get("privileges")
         if isinstance(privileges, frozenset):
-            ordered = sorted(
-                (p for p in privileges if isinstance(p, Privilege)), key=Privilege.sort_key
-            )
-            body["privileges"] = [privilege_to_json(p) for p in ordered]
-        hub = f.get("search_hub")
-        if hub:
-            body["additionalConfiguration"] = {
-                "search": {"enforcedQueryPipelineConfiguration": {"searchHub": hub}}
-            }
+            body["privileges"] = _privileges_json(privileges)
+        override = f.get("override_template_privileges")
+        if template and isinstance(override, frozenset) and override:
+            body["overrideTemplatePrivileges"] = _privileges_json(override)
+        additional = _additional({}, f)
+        if additional:
+            body["additionalConfiguration"] = additional
         expires = f.get("expires_at")
         if isinstance(expires, datetime):
-            seconds = max(1, math.ceil((expires - datetime.now(UTC)).total_seconds()))
-            body["lifetimeDuration"] = f"PT{seconds}S"
-        template = f.get("template")
+            body["lifetimeDuration"] = lifetime_days(expires, datetime.now(UTC))
         params = {"apiKeyTemplateId": str(template)} if template else None
         what = f"create {spec.address}"
         response = await self._call(
@@ -274,43 +401,111 @@ class CoveoProvider:
         return CreatedKey(live=live, value=value, created_at=live.created_at or datetime.now(UTC))
 
     async def update(self, live: LiveKey, spec: KeySpec, stored_description: str) -> None:
+        """PUT the whole update model (Coveo replaces the key's settings with it): the
+        declared fields, and what keystate does not manage as last read."""
         key_id = str(live.handle)
         raw = self._raw.get(key_id, {})
         f = spec.fields
-        additional = dict(_dig(raw, "additionalConfiguration"))
-        search = dict(_dig(additional, "search"))
-        pipeline = dict(_dig(search, "enforcedQueryPipelineConfiguration"))
-        hub = f.get("search_hub")
-        if hub:
-            pipeline["searchHub"] = hub
-        else:
-            pipeline.pop("searchHub", None)
-        if pipeline:
-            search["enforcedQueryPipelineConfiguration"] = pipeline
-        else:
-            search.pop("enforcedQueryPipelineConfiguration", None)
-        if search:
-            additional["search"] = search
-        else:
-            additional.pop("search", None)
+        template = (self._templates or {}).get(str(raw.get("apiKeyTemplateId") or ""))
         body: dict[str, Any] = {
-            "displayName": spec.name,
+            "displayName": f.get("display_name") or spec.name,
             "description": stored_description,
-            "allowedIps": sorted(_set(f.get("allowed_ips"))),
-            "deniedIps": sorted(_set(f.get("denied_ips"))),
-            "additionalConfiguration": additional,
         }
+        for name, field_name in (("allowedIps", "allowed_ips"), ("deniedIps", "denied_ips")):
+            ips = _set(f.get(field_name))
+            if not ips and template is not None:
+                ips = _template_ips(template, name)  # undeclared: the template's own
+            body[name] = sorted(ips)
+        body["additionalConfiguration"] = _additional(_dig(raw, "additionalConfiguration"), f)
         for name in _UPDATE_FIELDS:
-            if name in raw:
-                body[name] = raw[name]
+            body[name] = raw.get(name) or []
         what = f"update {spec.address} ({live.ref})"
         await self._call("PUT", self._key_path(live), what=what, write=True, json=body)
         wanted = f.get("enabled", True) is not False
-        if wanted != live.enabled:
+        verb = ""
+        if wanted and live.status in LAPSING_STATUSES:
+            verb = "activation/extend"  # Coveo's remedy for inactivity, not /activate
+        elif wanted != live.enabled:
             verb = "activate" if wanted else "disable"
+        if verb and wanted and live.exposed:
+            raise ProviderError(
+                f"{spec.address}: {live.ref} was reported exposed; keystate never "
+                "re-enables an exposed key",
+                account=self.account.name,
+            )
+        if verb:
             await self._call(
                 "PUT", f"{self._key_path(live)}/{verb}", what=f"{verb} {spec.address}", write=True
             )
+
+    async def check_creates(self, specs: Sequence[KeySpec]) -> list[Problem]:
+        """Before any write, what Coveo would refuse in the keys a plan creates from a
+        template: an unknown template, one the caller may not generate keys from
+        (eligibility), and an expiry beyond the template's enforcedLifetimePeriod."""
+        using = [s for s in specs if s.fields.get("template")]
+        if not using:
+            return []
+        templates = await self._load_templates()
+        what = "read API key template eligibility"
+        response = await self._call("GET", "/templates/apikeys/privileges/eligibility", what=what)
+        body = response_json(response, self.account.name, what)
+        eligibility = {
+            str(e.get("id")): e
+            for e in (body if isinstance(body, list) else [])
+            if isinstance(e, dict)
+        }
+        problems: list[Problem] = []
+        now = datetime.now(UTC)
+        for spec in sorted(using, key=lambda s: s.name):
+            name = str(spec.fields.get("template"))
+            template = templates.get(name)
+            if template is None:
+                close = difflib.get_close_matches(name, sorted(templates), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                known = ", ".join(sorted(templates)) or "none"
+                problems.append(
+                    Problem(
+                        f"{spec.address}: template {name!r} does not exist in organization "
+                        f"{self.org}{hint} (templates: {known})",
+                        spec.where("template"),
+                    )
+                )
+                continue
+            verdict = eligibility.get(name)
+            if verdict is not None and verdict.get("canGenerate") is False:
+                missing = []
+                for item in verdict.get("missingPrivileges") or []:
+                    try:
+                        missing += [str(p) for p in privilege_from_json(item)]
+                    except (ValueError, AttributeError, TypeError):
+                        continue
+                problems.append(
+                    Problem(
+                        f"{spec.address}: the token may not create keys from template {name!r}"
+                        f" in organization {self.org}: it lacks "
+                        f"{', '.join(sorted(missing)) or 'privileges the template grants'} "
+                        "(a key can only be given privileges its creator holds)",
+                        spec.where("template"),
+                    )
+                )
+            cap = template.get("enforcedLifetimePeriod")
+            expires = spec.fields.get("expires_at")
+            end = period_end(cap, now) if isinstance(cap, str) else None
+            if (
+                end is not None
+                and isinstance(expires, datetime)
+                and expires > end + timedelta(days=1)
+            ):
+                problems.append(
+                    Problem(
+                        f"{spec.address}: expires_at {expires.date().isoformat()} is beyond "
+                        f"template {name!r}'s maximum lifetime {cap} (keys made from it now "
+                        f"expire by {end.date().isoformat()}); declare an earlier expires_at, "
+                        "or leave it out to get the template's maximum",
+                        spec.where("expires_at"),
+                    )
+                )
+        return problems
 
     async def delete(self, live: LiveKey) -> None:
         try:
@@ -413,6 +608,87 @@ def _dig(item: object, *path: str) -> dict[str, Any]:
     return item if isinstance(item, dict) else {}
 
 
+def _privileges_json(value: frozenset[Any]) -> list[dict[str, str]]:
+    ordered = sorted((p for p in value if isinstance(p, Privilege)), key=Privilege.sort_key)
+    return [privilege_to_json(p) for p in ordered]
+
+
+def _identities_json(value: FieldValue) -> list[dict[str, str]]:
+    if not isinstance(value, frozenset):
+        return []
+    records = sorted((r for r in value if isinstance(r, Record)), key=str)
+    return [dict(r.items) for r in records]
+
+
+def _put(config: dict[str, Any], path: tuple[str, ...], value: object) -> None:
+    """Set (a truthy value) or remove (a falsy one) a nested entry, pruning empty parents."""
+    head, *rest = path
+    if not rest:
+        if value:
+            config[head] = value
+        else:
+            config.pop(head, None)
+        return
+    inner = dict(config[head]) if isinstance(config.get(head), dict) else {}
+    _put(inner, tuple(rest), value)
+    if inner:
+        config[head] = inner
+    else:
+        config.pop(head, None)
+
+
+def _additional(current: Mapping[str, Any], f: Mapping[str, FieldValue]) -> dict[str, Any]:
+    """The key's additionalConfiguration with the declared fields set (or removed), and
+    everything else keystate does not manage kept as it was."""
+    config = dict(current)
+    search = config.get("search")
+    if isinstance(search, dict) and "impersonationRestriction" in search:
+        # The official client's singular spelling: rewritten in the OAS spelling.
+        search = dict(search)
+        old = search.pop("impersonationRestriction")
+        search.setdefault("impersonationRestrictions", old)
+        config["search"] = search
+    hub = f.get("search_hub")
+    _put(config, ("search", "enforcedQueryPipelineConfiguration", "searchHub"), hub or None)
+    _put(
+        config,
+        ("search", "impersonationRestrictions", "allowedUserIds"),
+        _identities_json(f.get("impersonation_allowed_user_ids")),
+    )
+    _put(
+        config,
+        ("search", "apiKeyQueryAuthentication"),
+        _identities_json(f.get("api_key_query_authentication")),
+    )
+    _put(config, ("commerce", "catalogId"), f.get("commerce_catalog_id") or None)
+    return config
+
+
+def _template_ips(template: Mapping[str, Any], name: str) -> frozenset[str]:
+    raw = template.get(name)
+    return frozenset(str(v) for v in raw) if isinstance(raw, list) else frozenset()
+
+
+def _template_privileges(template: Mapping[str, Any]) -> frozenset[Privilege]:
+    out: set[Privilege] = set()
+    for item in template.get("privileges") or []:
+        try:
+            out.update(privilege_from_json(item))
+        except (ValueError, AttributeError, TypeError):
+            continue
+    return frozenset(out)
+
+
+def _beyond(live: frozenset[Privilege], template: frozenset[Privilege]) -> frozenset[Privilege]:
+    """The privileges a key holds beyond its template's ("*" and no target id alike)."""
+
+    def base(p: Privilege) -> Privilege:
+        return Privilege(p.owner, p.target_domain, p.type) if p.target_id == "*" else p
+
+    given = {base(p) for p in template}
+    return frozenset(p for p in live if base(p) not in given)
+
+
 def _set(value: FieldValue) -> frozenset[str]:
     return frozenset(str(v) for v in value) if isinstance(value, frozenset) else frozenset()
 
@@ -465,24 +741,3 @@ def connect(account: AccountConfig, options: ConnectOptions) -> CoveoProvider:
         needs=lambda method, path: _needs_in(org, method, path),
     )
     return CoveoProvider(account, http, org, token)
-
-
-def _exposure(report: object) -> str:
-    """One line about an exposure report (coveo-api.md §4.4): severity, where it was
-    found, when the key is deactivated. Never the key, never a reason's free text."""
-    if not isinstance(report, dict):
-        return ""
-    parts = []
-    if isinstance(report.get("severity"), str):
-        parts.append(f"severity {report['severity']}")
-    raw_reasons = report.get("reasons")
-    reasons: list[Any] = raw_reasons if isinstance(raw_reasons, list) else []
-    sources = sorted(
-        {r["source"] for r in reasons if isinstance(r, dict) and isinstance(r.get("source"), str)}
-    )
-    if sources:
-        parts.append(f"reported by {', '.join(sources)}")
-    deactivation = millis(report.get("deactivationDate"))
-    if deactivation is not None:
-        parts.append(f"deactivation {deactivation.strftime('%Y-%m-%d')}")
-    return "; ".join(parts) or "exposure reported"

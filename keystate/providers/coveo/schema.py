@@ -7,7 +7,9 @@ Two decisions shape this schema (see docs/configuration.md, "Coveo key fields"):
   a change to any of them can only be made by replacing the key (new value).
 * Not declaring ``expires_at`` accepts the lifetime Coveo chooses (a system default may
   apply); a key made from a ``template`` takes its privileges from the template, so
-  such a key declares none.
+  such a key declares none (``override_template_privileges`` adds target ids).
+* ``expires_at`` travels as whole days (a date-based Period), so it is compared within
+  a day; ``display_name`` defaults to the key's name and is diffed like any field.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from keystate.contract import (
     Kind,
     LintRule,
     ProviderSchema,
+    RecordShape,
     Removal,
     Role,
     SettingKind,
@@ -65,6 +68,15 @@ def _check_privileges(value: FieldValue) -> list[str]:
     return problems
 
 
+# What the JSON schema says of one declared privilege, beyond its shape.
+PRIVILEGE_JSON_SCHEMA: Final = {
+    "properties": {
+        "target_domain": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"},
+        "type": {"enum": list(TYPES)},
+    }
+}
+
+
 def _every_target(value: FieldValue) -> FieldValue:
     """Privileges with ``target_id: "*"`` (every resource) written as no target id.
 
@@ -82,20 +94,62 @@ def _every_target(value: FieldValue) -> FieldValue:
     )
 
 
+# Addresses Coveo can never see a request come from: it matches the public address of
+# the caller (the OAS: "public IP addresses"), so an entry in these ranges never matches.
+# Documentation ranges (203.0.113.0/24, 2001:db8::/32, ...) are allowed, for examples.
+_NOT_PUBLIC: Final = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
+
+
 def _check_ips(value: FieldValue) -> list[str]:
     problems: list[str] = []
     if isinstance(value, frozenset):
         for item in sorted(str(v) for v in value):
             try:
-                ipaddress.ip_network(item, strict=False)
+                network = ipaddress.ip_network(item, strict=False)
             except ValueError:
                 problems.append(f"{item!r} is not an IP address or CIDR block")
+                continue
+            inside = next(
+                (n for n in _NOT_PUBLIC if n.version == network.version and network.overlaps(n)),
+                None,
+            )
+            if inside is not None:
+                problems.append(
+                    f"{item!r} is not a public address ({inside} is private, loopback, "
+                    "link-local or multicast): Coveo matches the public address a request "
+                    "comes from, so this entry would never match"
+                )
     return problems
 
 
 def _key_rules(fields: Mapping[str, FieldValue]) -> list[tuple[str | None, str]]:
     template = fields.get("template")
     privileges = fields.get("privileges")
+    if fields.get("override_template_privileges") and not template:
+        return [
+            (
+                "override_template_privileges",
+                "adds target ids to a template's privileges: declare the 'template' too, "
+                "or declare the privileges under 'privileges'",
+            )
+        ]
     if template and privileges is not None:
         return [
             (
@@ -110,6 +164,17 @@ def _key_rules(fields: Mapping[str, FieldValue]) -> list[tuple[str | None, str]]
 
 
 IMPERSONATING_TEMPLATES: Final = ("AuthenticatedSearch",)
+IDENTITY_TYPES: Final = ("User", "Group", "VirtualGroup", "Unknown")
+# Coveo's ImpersonatedUserModel (coveo-api.md §4.3).
+IDENTITY: Final = RecordShape(
+    fields=("name", "provider", "type"),
+    required=("name", "provider"),
+    defaults={"type": "User"},
+    choices={"type": IDENTITY_TYPES},
+)
+# Statuses of a key that Coveo is about to disable, or disabled, for inactivity: a key
+# declared enabled is kept alive with PUT .../activation/extend (coveo-api.md §7).
+LAPSING_STATUSES: Final = ("SOON_TO_BE_DISABLED", "DISABLED_FOR_INACTIVITY")
 
 
 def _privileges(spec: KeySpec) -> list[Privilege]:
@@ -211,12 +276,7 @@ SCHEMA: Final = ProviderSchema(
             role=Role.PERMISSIONS,
             implied_by="template",
             compare_as=_every_target,
-            member_json_schema={
-                "properties": {
-                    "target_domain": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"},
-                    "type": {"enum": list(TYPES)},
-                }
-            },
+            member_json_schema=PRIVILEGE_JSON_SCHEMA,
         ),
         FieldSpec(
             "allowed_ips",
@@ -252,13 +312,56 @@ SCHEMA: Final = ProviderSchema(
             role=Role.PERMISSIONS,
         ),
         FieldSpec(
+            "display_name",
+            Kind.TEXT,
+            "The name Coveo shows for the key (default: the key's name in this file)",
+            default=None,
+            max_length=125,
+            defaults_to_key_name=True,
+        ),
+        FieldSpec(
+            "impersonation_allowed_user_ids",
+            Kind.RECORDS,
+            "Identities the key may impersonate: {name, provider, type?} "
+            "(additionalConfiguration.search.impersonationRestrictions.allowedUserIds)",
+            default=frozenset(),
+            record=IDENTITY,
+        ),
+        FieldSpec(
+            "api_key_query_authentication",
+            Kind.RECORDS,
+            "Security identities that authenticate the key's queries: {name, provider, type?} "
+            "(additionalConfiguration.search.apiKeyQueryAuthentication)",
+            default=frozenset(),
+            record=IDENTITY,
+        ),
+        FieldSpec(
+            "commerce_catalog_id",
+            Kind.TEXT,
+            "Commerce catalog forced on queries made with the key",
+            default="",
+        ),
+        FieldSpec(
+            "override_template_privileges",
+            Kind.PRIVILEGES,
+            "Privileges added to the template's, to add target ids (needs 'template')",
+            default=frozenset(),
+            create_only=True,
+            check=_check_privileges,
+            role=Role.PERMISSIONS,
+            member_json_schema=PRIVILEGE_JSON_SCHEMA,
+        ),
+        FieldSpec(
             "expires_at",
             Kind.TIMESTAMP,
-            "Expiry (RFC 3339), sent as a lifetime at creation (create-only)",
+            "Expiry (RFC 3339), sent as a lifetime in whole days at creation, so compared "
+            "within one day (create-only)",
             default=None,
             create_only=True,
             any_when_unset=True,
-            tolerance=timedelta(seconds=60),
+            # Coveo takes lifetimes in whole days (a date-based Period): the stored expiry
+            # is the declared one rounded to the nearest day from the moment of creation.
+            tolerance=timedelta(days=1),
             role=Role.EXPIRY,
         ),
     ),
@@ -266,6 +369,9 @@ SCHEMA: Final = ProviderSchema(
     removal_policies=(Removal.DELETE, Removal.DISABLE),
     description_max=1000,
     eventually_consistent=False,
+    enabled_field="enabled",
+    lapsing_statuses=LAPSING_STATUSES,
+    renewed_status="ENABLED",
     key_rules=_key_rules,
     key_json_schema={
         "oneOf": [

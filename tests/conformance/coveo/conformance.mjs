@@ -43,6 +43,66 @@ try {
   const updated = await client.apiKey.get(created.id);
   check("update (whole model) changes the description", updated.description === "updated by the official client", updated.description);
 
+  // The fields keystate declares: display name, impersonation restrictions, query
+  // authentication, commerce catalog, all through the client's whole-model update.
+  const identity = { name: "alice@example.com", provider: "Email Security Provider", type: "User" };
+  await client.apiKey.update({
+    ...updated,
+    displayName: "renamed by the official client",
+    additionalConfiguration: {
+      search: {
+        enforcedQueryPipelineConfiguration: { searchHub: "portal" },
+        impersonationRestriction: { allowedUserIds: [identity] },
+        apiKeyQueryAuthentication: [identity],
+      },
+      commerce: { catalogId: "catalog-eu" },
+    },
+  });
+  const configured = await client.apiKey.get(created.id);
+  const search = configured.additionalConfiguration?.search ?? {};
+  check("update sets displayName", configured.displayName === "renamed by the official client", configured.displayName);
+  check("update sets impersonation restrictions (TS spelling accepted)", search.impersonationRestrictions?.allowedUserIds?.[0]?.name === identity.name);
+  check("update sets apiKeyQueryAuthentication", search.apiKeyQueryAuthentication?.[0]?.provider === identity.provider);
+  check("update sets commerce.catalogId", configured.additionalConfiguration?.commerce?.catalogId === "catalog-eu");
+  const { additionalConfiguration, ...withoutConfig } = configured;
+  await client.apiKey.update(withoutConfig);
+  const cleared = await client.apiKey.get(created.id);
+  check("a whole-model update without additionalConfiguration clears it", !cleared.additionalConfiguration, JSON.stringify(cleared.additionalConfiguration));
+
+  await client.apiKey.extend(created.id);
+  const extended = await client.apiKey.get(created.id);
+  check("extend keeps the key enabled", extended.status === "ENABLED", extended.status);
+
+  const dated = await client.apiKey.create({
+    displayName: "dated",
+    privileges: [{ owner: "SEARCH_API", targetDomain: "EXECUTE_QUERY", targetId: "*" }],
+    lifetimeDuration: "P1Y3M14D",
+  });
+  check("a date-based lifetime (P1Y3M14D) is accepted", typeof dated.expirationDate === "number" && dated.expirationDate > dated.createdDate, dated.expirationDate);
+  try {
+    await client.apiKey.create({
+      displayName: "timed",
+      privileges: [{ owner: "SEARCH_API", targetDomain: "EXECUTE_QUERY", targetId: "*" }],
+      lifetimeDuration: "PT3600S",
+    });
+    check("a time-based lifetime (PT3600S) is refused", false, "created");
+  } catch (error) {
+    check("a time-based lifetime (PT3600S) is refused", error.status === 400, error.status);
+  }
+  await client.apiKey.delete(dated.id);
+
+  const templated = await client.apiKey.create(
+    {
+      displayName: "templated",
+      overrideTemplatePrivileges: [{ owner: "SEARCH_API", targetDomain: "EXECUTE_QUERY", targetId: "portal" }],
+    },
+    { apiKeyTemplateId: "AuthenticatedSearch" },
+  );
+  check("overrideTemplatePrivileges adds a target id", templated.privileges?.some((p) => p.targetId === "portal"), JSON.stringify(templated.privileges));
+  await client.apiKey.delete(templated.id);
+  const eligibility = await client.apiKeyTemplate.listAPIKeysEligibility();
+  check("template eligibility lists AuthenticatedSearch", eligibility.some((e) => e.id === "AuthenticatedSearch" && e.canGenerate === true), JSON.stringify(eligibility));
+
   await client.apiKey.disable(created.id);
   const disabled = await client.apiKey.get(created.id);
   check("disable", disabled.enabled === false && disabled.status === "DISABLED", disabled.status);
