@@ -16,7 +16,7 @@ from click.testing import Result
 
 from keystate.emulators.coveo import REQUIRED_PRIVILEGE, CoveoEmulator
 from keystate.emulators.http import RunningServer, start_in_thread
-from keystate.providers.coveo.api import required_privilege
+from keystate.providers.coveo.wire import required_privilege
 
 ORG = "acmeleast"
 ORG_TOKEN = "xorgtoken0000000000000000000000o"

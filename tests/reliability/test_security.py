@@ -133,7 +133,7 @@ def test_the_provider_defaults_are_https() -> None:
     import random
 
     from keystate.providers.algolia.api import default_hosts
-    from keystate.providers.coveo.api import platform_url
+    from keystate.providers.coveo.wire import platform_url
 
     pool = default_hosts("APP", random.Random(1))
     assert all(h.url.startswith("https://") for h in [*pool.read, *pool.write])
