@@ -213,6 +213,8 @@ SCHEMA: Final = ProviderSchema(
     ),
     selector_kinds=("fingerprint",),
     eventually_consistent=True,
+    # GET /1/keys returns every key with every field, in one response (no pagination).
+    listing_confirms=True,
     lint_rules=(
         LintRule(
             "algolia-write-without-indexes",
