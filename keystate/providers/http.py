@@ -4,6 +4,8 @@
   + 10 x read), so an answer that trickles in a byte at a time cannot hold a run forever.
 * Retries with exponential backoff and full jitter on 429, 5xx, timeouts and connection
   errors; ``Retry-After`` honoured (capped); a bounded number of attempts.
+* Fewer requests in flight after a 429, more again after a while (AIMD,
+  :mod:`keystate.providers.ratelimit`), per account.
 * Host fallback: a :class:`HostPool` orders the hosts for reads and writes and keeps a
   host that failed at the network level (or with a 5xx) out of rotation for a while, the
   way Algolia's official clients do. A single-host provider simply has one host.
@@ -26,18 +28,20 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import httpx
 
 from keystate.errors import AmbiguousWriteError, NotFoundError, ProviderError
+from keystate.providers.ratelimit import AdaptiveLimit
 
 log = logging.getLogger("keystate.http")
 
 # The largest answer read: Algolia lists every key in one response (10,000 keys are ~5 MB).
 MAX_RESPONSE_BYTES: Final = 64 * 2**20
 HOST_DOWN_SECONDS: Final = 300.0
+MAX_CONNECTIONS: Final = 64
 
 
 class _TooLarge(Exception):
@@ -53,6 +57,8 @@ class HttpPolicy:
     backoff_base: float = 0.25
     backoff_cap: float = 8.0
     max_retry_after: float = 60.0
+    # Fewer requests in flight after a 429, more again later (keystate.providers.ratelimit).
+    adaptive: bool = True
 
     @property
     def deadline(self) -> float:
@@ -66,25 +72,12 @@ class HttpPolicy:
     def with_overrides(self, timeout: float | None, max_attempts: int | None) -> HttpPolicy:
         policy = self
         if timeout is not None:
-            policy = HttpPolicy(
-                connect_timeout=min(policy.connect_timeout, timeout),
-                read_timeout=timeout,
-                write_timeout=timeout,
-                max_attempts=policy.max_attempts,
-                backoff_base=policy.backoff_base,
-                backoff_cap=policy.backoff_cap,
-                max_retry_after=policy.max_retry_after,
+            connect = min(policy.connect_timeout, timeout)
+            policy = replace(
+                policy, connect_timeout=connect, read_timeout=timeout, write_timeout=timeout
             )
         if max_attempts is not None:
-            policy = HttpPolicy(
-                connect_timeout=policy.connect_timeout,
-                read_timeout=policy.read_timeout,
-                write_timeout=policy.write_timeout,
-                max_attempts=max_attempts,
-                backoff_base=policy.backoff_base,
-                backoff_cap=policy.backoff_cap,
-                max_retry_after=policy.max_retry_after,
-            )
+            policy = replace(policy, max_attempts=max_attempts)
         return policy
 
 
@@ -190,11 +183,12 @@ class HttpClient:
             write=policy.write_timeout,
             pool=policy.read_timeout,
         )
+        self.gate = AdaptiveLimit(MAX_CONNECTIONS) if policy.adaptive else None
         self.client = httpx.AsyncClient(
             headers=dict(headers),
             timeout=timeout,
             transport=transport,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=32),
             follow_redirects=False,
             verify=tls_context() if transport is None else True,
             trust_env=False,
@@ -254,7 +248,7 @@ class HttpClient:
         """One try. Returns the response, or (reason, delay, move to next host)."""
         started = time.monotonic()
         try:
-            response = await self._send(method, host.url + path, json, params)
+            response = await self._gated_send(method, host.url + path, json, params)
         except _TooLarge as exc:
             self._ambiguous(idempotent, what, str(exc))
             raise ProviderError(f"{what}: {exc}", account=self.account) from None
@@ -293,6 +287,21 @@ class HttpClient:
             self._ambiguous(idempotent, what, reason, error.request_id)
             return reason, None, True
         raise self._client_error(response, what)
+
+    async def _gated_send(
+        self, method: str, url: str, json: object, params: Mapping[str, str] | None
+    ) -> httpx.Response:
+        """One exchange holding a slot of the account's adaptive limit."""
+        if self.gate is None:
+            return await self._send(method, url, json, params)
+        ticket = await self.gate.acquire()
+        limited = False
+        try:
+            response = await self._send(method, url, json, params)
+            limited = response.status_code == 429
+            return response
+        finally:
+            self.gate.release(ticket, limited)
 
     async def _send(
         self, method: str, url: str, json: object, params: Mapping[str, str] | None
