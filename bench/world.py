@@ -66,6 +66,10 @@ class World:
     def requests(self) -> int:
         return sum(a.requests for a in self.accounts)
 
+    def rate_limited(self) -> int:
+        """429s the emulators' rate limits answered since the last reset."""
+        return sum(a.server.counters.faults.get("rate-limited", 0) for a in self.accounts)
+
     def requests_by_provider(self) -> dict[str, set[int]]:
         """The distinct request counts of the accounts of each provider."""
         out: dict[str, set[int]] = {}
@@ -270,11 +274,13 @@ def world(
     latency_ms: float,
     drift: float,
     seed: int = 1,
+    rate_limit: float = 0,
 ) -> Iterator[World]:
     """Emulator servers for ``algolia`` + ``coveo`` accounts of ``keys_per_account`` keys
-    each, answering after ``latency_ms``; stopped on exit."""
+    each, answering after ``latency_ms`` (at most ``rate_limit`` requests per second
+    each, if given); stopped on exit."""
     rng = random.Random(seed)
-    knobs = Knobs(latency_ms=latency_ms)
+    knobs = Knobs(latency_ms=latency_ms, rate_limit=rate_limit)
     with ExitStack() as stack:
         accounts: list[Account] = []
         for i in range(algolia):

@@ -191,6 +191,9 @@ class ProviderSchema:
     description_max: int | None = None
     # Whether reads may lag behind writes; apply then waits (bounded) after each write.
     eventually_consistent: bool = False
+    # Whether one listing shows every key as a read of it would (every compared field):
+    # apply then confirms a wave of writes with one shared listing, not one read per key.
+    listing_confirms: bool = False
     # Rules across fields of one key: (field or None, message) per problem.
     key_rules: Callable[[Mapping[str, FieldValue]], list[tuple[str | None, str]]] | None = None
     # Least-privilege warnings specific to this provider's fields.

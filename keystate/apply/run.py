@@ -8,7 +8,8 @@
 * A new value goes to the secrets sink the moment it exists (:mod:`keystate.apply.create`).
 * On eventually consistent providers every write is followed by a bounded wait until
   it is visible (:mod:`keystate.apply.wait`); past the bound the change is
-  ``unconfirmed``, never a hang.
+  ``unconfirmed``, never a hang. Where a listing confirms writes, a change waits for
+  its confirmation after giving back its slot, and one listing confirms a whole wave.
 * Every change ends with one result: done, unconfirmed, failed (with the reason) or
   skipped (a prerequisite failed).
 """
@@ -28,7 +29,7 @@ from keystate.apply.outcome import (
     Result,
     Unconfirmed,
 )
-from keystate.apply.wait import Visibility
+from keystate.apply.wait import Pending, Visibility
 from keystate.contract import CreatedKey, Provider, Removal
 from keystate.errors import KeystateError, ProviderError
 from keystate.model import Action, KeySpec, LiveKey
@@ -73,7 +74,7 @@ class AccountRun:
             phases.append([c for c in self.diff.changes if c.action is action])
         for phase in phases:
             if phase:
-                await asyncio.gather(*(self._guarded(c) for c in phase))
+                await self._phase(phase)
         removals = [c for c in self.diff.changes if c.action in REMOVALS]
         failed = [r for r in self.results if r.action in CREATING and r.outcome is Outcome.FAILED]
         # The old key of an earlier replace waits for nothing: the declared key of its
@@ -90,8 +91,12 @@ class AccountRun:
                 )
         ready = [c for c in removals if c not in waiting]
         if ready:
-            await asyncio.gather(*(self._guarded(c) for c in ready))
+            await self._phase(ready)
         return self.results
+
+    async def _phase(self, changes: list[Change]) -> None:
+        self.visibility.waves.expect(len(changes))
+        await asyncio.gather(*(self._guarded(c) for c in changes))
 
     def _record(self, result: Result) -> None:
         self.results.append(result)
@@ -99,9 +104,12 @@ class AccountRun:
             self.options.on_result(result)
 
     async def _guarded(self, change: Change) -> None:
+        """One change: its write under the parallelism bound, then (slot given back) its
+        confirmation by a shared listing where the provider's listing confirms."""
+        pending: Pending | None = None
         async with self.sem:
             try:
-                result = await self._execute(change)
+                result, pending = await self._execute(change)
             except Unconfirmed as exc:
                 result = Result(
                     change.address, change.action, Outcome.UNCONFIRMED, str(exc), _ref(change)
@@ -110,18 +118,25 @@ class AccountRun:
                 result = Result(
                     change.address, change.action, Outcome.FAILED, str(exc), _ref(change)
                 )
+            finally:
+                confirmed = self.visibility.waves.written(pending)
+        if not await confirmed and pending is not None:
+            result = Result(
+                change.address, change.action, Outcome.UNCONFIRMED, pending.unconfirmed, result.ref
+            )
         self._record(result)
 
-    async def _execute(self, change: Change) -> Result:
+    async def _execute(self, change: Change) -> tuple[Result, Pending | None]:
         action = change.action
         if action is Action.CREATE:
             assert change.desired is not None
             created = await self.creator.create(change.desired, exclude=())
-            await self.visibility.present(created.live, change.desired, "created")
+            pending = await self.visibility.after_write(created.live, change.desired, "created")
             altered = self._altered(change.desired, created.live)
             if altered:
                 raise ProviderError(f"created and its value delivered, but {altered}")
-            return Result(change.address, action, Outcome.DONE, "created", created.live.ref)
+            done = Result(change.address, action, Outcome.DONE, "created", created.live.ref)
+            return done, pending
         if action in (Action.UPDATE, Action.ADOPT):
             assert change.desired is not None and change.live is not None
             if change.delivers_value:
@@ -137,18 +152,18 @@ class AccountRun:
             await self.provider.update(
                 change.live, change.desired, self.creator.stored(change.desired)
             )
-            await self.visibility.present(change.live, change.desired, "updated")
+            pending = await self.visibility.after_write(change.live, change.desired, "updated")
             verb = "adopted" if action is Action.ADOPT else "updated"
-            return Result(change.address, action, Outcome.DONE, verb, change.live.ref)
+            return Result(change.address, action, Outcome.DONE, verb, change.live.ref), pending
         if action is Action.REPLACE:
-            return await self._replace(change)
+            return await self._replace(change), None
         assert change.live is not None
         if action is Action.DISABLE:
             await self.provider.disable(change.live)
-            return Result(change.address, action, Outcome.DONE, "disabled", change.live.ref)
+            return Result(change.address, action, Outcome.DONE, "disabled", change.live.ref), None
         await self.provider.delete(change.live)
-        await self.visibility.gone(change.live)
-        return Result(change.address, action, Outcome.DONE, "deleted", change.live.ref)
+        pending = await self.visibility.after_write(change.live, None, "deleted")
+        return Result(change.address, action, Outcome.DONE, "deleted", change.live.ref), pending
 
     async def _replace(self, change: Change) -> Result:
         assert change.desired is not None and change.live is not None

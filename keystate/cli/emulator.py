@@ -38,6 +38,7 @@ class ServeOptions:
     fault_seed: int | None
     retry_after: float
     timeout_hold: float
+    rate_limit: str | None
 
 
 _SERVE_OPTIONS = (
@@ -49,6 +50,11 @@ _SERVE_OPTIONS = (
     click.option("--fault-seed", type=int),
     click.option("--retry-after", type=click.FloatRange(0), default=1.0, show_default=True),
     click.option("--timeout-hold", type=click.FloatRange(0), default=30.0, show_default=True),
+    click.option(
+        "--rate-limit",
+        metavar="N/s",
+        help="Serve at most N requests per second; past it, 429 with Retry-After.",
+    ),
 )
 
 
@@ -160,14 +166,19 @@ def emulator_coveo(
 
 
 def _serve(app: Any, serve: ServeOptions, title: str) -> int:
-    from keystate.emulators.faults import FaultSpec, Knobs
+    from keystate.emulators.faults import FaultSpec, Knobs, parse_rate
     from keystate.emulators.http import serve_forever
 
     try:
         spec = FaultSpec.parse(serve.faults)
     except ValueError as exc:
         raise UsageError(f"--faults: {exc}") from None
+    try:
+        rate = parse_rate(serve.rate_limit) if serve.rate_limit is not None else 0.0
+    except ValueError as exc:
+        raise UsageError(f"--rate-limit: {exc}") from None
     knobs = Knobs(
+        rate_limit=rate,
         latency_ms=serve.latency_ms,
         faults=spec,
         fault_seed=serve.fault_seed,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 import struct
 import threading
@@ -22,7 +23,7 @@ from http import HTTPStatus
 import h11
 
 from keystate.emulators._messages import EmulatorApp, EmuRequest, EmuResponse
-from keystate.emulators.faults import FaultInjector, FaultKind, Knobs
+from keystate.emulators.faults import FaultInjector, FaultKind, Knobs, RateLimiter
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Larger request bodies are answered 413."""
@@ -51,7 +52,7 @@ class ServerCounters:
         with self._lock:
             self._requests[(method, route)] += 1
 
-    def record_fault(self, kind: FaultKind) -> None:
+    def record_fault(self, kind: FaultKind | str) -> None:
         with self._lock:
             self._faults[kind] += 1
 
@@ -115,6 +116,7 @@ class Connections:
         self.knobs = knobs
         self.counters = counters
         self._faults = FaultInjector(knobs)
+        self._limiter = RateLimiter(knobs.rate_limit) if knobs.rate_limit > 0 else None
         self._app_lock = _lock_for(app)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -169,9 +171,16 @@ class Connections:
             return "close"
         route = self.app.route_name(request)
         self.counters.record_request(request.method, route)
+        wait = self._limiter.admit() if self._limiter is not None else None
         latency = self.knobs.latency_for(route)
         if latency > 0:
             await asyncio.sleep(latency)
+        if wait is not None:
+            self.counters.record_fault("rate-limited")
+            with self._app_lock:
+                response = self.app.fault_response(429, float(max(1, math.ceil(wait))))
+            await _send(conn, writer, request.method, response)
+            return "again" if conn.our_state is h11.DONE else "close"
         fault = self._faults.draw(route)
         if fault is not None:
             self.counters.record_fault(fault)

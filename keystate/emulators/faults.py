@@ -21,6 +21,12 @@ whole request has been read, after the latency):
     **Processed** (the app commits the write), then the connection is aborted with a TCP
     RST before any response byte: the "did my create happen?" case.
 
+Rate limit: with ``Knobs.rate_limit`` (requests per second) above 0, a request arriving
+when the server's token bucket (refilled at that rate, holding at most one second's
+worth) is empty is **not processed** and answered ``429`` with ``Retry-After`` (whole
+seconds, at least 1, as HTTP says) after the latency; answered 429s take no token. It
+is checked before the fault draw and counted as a ``rate-limited`` fault.
+
 Targeting: with ``Knobs.fault_routes`` set, only requests whose route (the app's
 ``route_name``, e.g. ``"add"`` or ``"delete"``) is in it draw a fault; the others are
 served untouched and make no draw. Tests use it to aim faults at one kind of write.
@@ -36,6 +42,8 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -145,8 +153,11 @@ class Knobs:
             return 0.0
         return self.latency_ms / 1000
 
+    rate_limit: float = 0
+    """Requests per second served; past it, 429 with Retry-After (0: no limit)."""
+
     def __post_init__(self) -> None:
-        for name in ("latency_ms", "retry_after", "timeout_hold_s"):
+        for name in ("latency_ms", "retry_after", "timeout_hold_s", "rate_limit"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, got {value}")
@@ -169,6 +180,42 @@ class FaultInjector:
         with self._lock:
             value = self._random.random()
         return self._spec.pick(value)
+
+
+def parse_rate(text: str) -> float:
+    """Parse ``--rate-limit`` values: ``"100/s"``, ``"100"`` or ``"6000/min"``."""
+    number, _, unit = text.strip().partition("/")
+    per = {"": 1.0, "s": 1.0, "sec": 1.0, "min": 60.0}.get(unit.strip().lower())
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if per is None or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"bad rate {text!r}: expected requests per second, e.g. 100/s")
+    return value / per
+
+
+class RateLimiter:
+    """A token bucket: ``rate`` requests per second, bursts of at most one second's
+    worth. ``admit`` answers None (served) or the seconds until a token is free."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self._tokens = self.capacity
+        self._clock = clock
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def admit(self) -> float | None:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return None
+            return (1 - self._tokens) / self.rate
 
 
 def format_retry_after(seconds: float) -> str:

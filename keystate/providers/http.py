@@ -4,6 +4,8 @@
   + 10 x read), so an answer that trickles in a byte at a time cannot hold a run forever.
 * Retries with exponential backoff and full jitter on 429, 5xx, timeouts and connection
   errors; ``Retry-After`` honoured (capped); a bounded number of attempts.
+* Fewer requests in flight after a 429, more again after a while (AIMD,
+  :mod:`keystate.providers.ratelimit`), per account.
 * Host fallback: a :class:`HostPool` orders the hosts for reads and writes and keeps a
   host that failed at the network level (or with a 5xx) out of rotation for a while, the
   way Algolia's official clients do. A single-host provider simply has one host.
@@ -38,12 +40,14 @@ from keystate.errors import (
     PermissionDeniedError,
     ProviderError,
 )
+from keystate.providers.ratelimit import AdaptiveLimit
 
 log = logging.getLogger("keystate.http")
 
 # The largest answer read: Algolia lists every key in one response (10,000 keys are ~5 MB).
 MAX_RESPONSE_BYTES: Final = 64 * 2**20
 HOST_DOWN_SECONDS: Final = 300.0
+MAX_CONNECTIONS: Final = 64
 
 
 class _TooLarge(Exception):
@@ -67,6 +71,8 @@ class HttpPolicy:
     backoff_base: float = 0.25
     backoff_cap: float = 8.0
     max_retry_after: float = 60.0
+    # Fewer requests in flight after a 429, more again later (keystate.providers.ratelimit).
+    adaptive: bool = True
 
     @property
     def deadline(self) -> float:
@@ -213,11 +219,12 @@ class HttpClient:
             )
             for write in (False, True)
         }
+        self.gate = AdaptiveLimit(MAX_CONNECTIONS) if policy.adaptive else None
         self.client = httpx.AsyncClient(
             headers=dict(headers),
             timeout=self._timeouts[False],
             transport=transport,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=32),
             follow_redirects=False,
             verify=tls_context() if transport is None else True,
             trust_env=False,
@@ -281,7 +288,7 @@ class HttpClient:
         write, idempotent = kind
         started = time.monotonic()
         try:
-            response = await self._send(method, host.url + path, json, params, write)
+            response = await self._gated_send(method, host.url + path, json, params, write)
         except _TooLarge as exc:
             self._ambiguous(idempotent, what, str(exc))
             raise ProviderError(f"{what}: {exc}", account=self.account) from None
@@ -320,6 +327,26 @@ class HttpClient:
             self._ambiguous(idempotent, what, reason, error.request_id)
             return reason, None, True
         raise self._client_error(response, what, method, path)
+
+    async def _gated_send(
+        self,
+        method: str,
+        url: str,
+        json: object,
+        params: Mapping[str, str] | None,
+        write: bool,
+    ) -> httpx.Response:
+        """One exchange holding a slot of the account's adaptive limit."""
+        if self.gate is None:
+            return await self._send(method, url, json, params, write)
+        ticket = await self.gate.acquire()
+        limited = False
+        try:
+            response = await self._send(method, url, json, params, write)
+            limited = response.status_code == 429
+            return response
+        finally:
+            self.gate.release(ticket, limited)
 
     async def _send(
         self,

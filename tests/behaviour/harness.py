@@ -69,8 +69,10 @@ def knobs(
     latency_ms: float = 0,
     retry_after: float = 0.0,
     timeout_hold_s: float = 1.0,
+    rate_limit: float = 0,
 ) -> Knobs:
     return Knobs(
+        rate_limit=rate_limit,
         latency_ms=latency_ms,
         faults=FaultSpec.parse(faults),
         fault_seed=seed,

@@ -234,6 +234,8 @@ SCHEMA: Final = ProviderSchema(
     selector_kinds=("fingerprint",),
     eventually_consistent=True,
     breadth=_breadth,
+    # GET /1/keys returns every key with every field, in one response (no pagination).
+    listing_confirms=True,
     lint_rules=(
         LintRule(
             "algolia-write-without-indexes",
