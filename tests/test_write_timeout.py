@@ -41,8 +41,9 @@ def test_a_create_answered_after_7s_succeeds_without_an_ambiguity_retry(
         # The ambiguity path would log it, and list the account again to look for the key.
         assert "looking for it before trying again" not in result.output + result.stderr
         assert server.counters.by_route[("POST", "add")] == 1  # one create, no retry
-        # One list to plan, one to check for a concurrent run; none to look for the key.
-        assert server.counters.by_route[("GET", "list")] == 2
+        # One list to plan, one to check for a concurrent run, one to confirm the key is
+        # visible (apply confirms by listing on Algolia); none to look for the key.
+        assert server.counters.by_route[("GET", "list")] == 3
         assert len(sink.read_text().splitlines()) == 1
         assert len(emulator.snapshot()) == 1
 
