@@ -1,4 +1,5 @@
-"""Shared fixtures: emulators on 127.0.0.1, configuration files, and the CLI runner."""
+"""Shared fixtures: emulators on 127.0.0.1, a fake clock, configuration files, and the
+CLI runner. Emulators are served only through :class:`support.Servers` (``serve``)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,27 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from support import FakeClock, Servers, knobs
 
 from keystate.cli import cli
 from keystate.emulators.algolia import AlgoliaEmulator
-from keystate.emulators.faults import FaultSpec, Knobs
-from keystate.emulators.http import RunningServer, start_in_thread
+from keystate.emulators.http import RunningServer
 
 APP_ID = "KSTESTAPP1"
 ADMIN_KEY = "ad0000000000000000000000000000ad"  # canary: must never appear in any output
+
+
+@pytest.fixture
+def serve() -> Iterator[Servers]:
+    """``serve(app, knobs=None)`` -> a RunningServer; every server stops at teardown."""
+    with Servers() as servers:
+        yield servers
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A frozen clock for emulators: ``clock.advance(seconds)``."""
+    return FakeClock()
 
 
 @dataclass
@@ -33,17 +47,15 @@ class Algolia:
 
 
 @pytest.fixture
-def algolia() -> Iterator[Algolia]:
+def algolia(serve: Servers) -> Algolia:
     """An Algolia emulator on a free loopback port, no faults."""
     emulator = AlgoliaEmulator(app_id=APP_ID, admin_key=ADMIN_KEY)
-    with start_in_thread(emulator, Knobs()) as server:
-        yield Algolia(emulator, server)
+    return Algolia(emulator, serve(emulator))
 
 
 @pytest.fixture
-def algolia_factory() -> Iterator[Callable[..., Algolia]]:
+def algolia_factory(serve: Servers) -> Callable[..., Algolia]:
     """``algolia_factory(faults="500=0.3", seed=1, propagation_delay_ms=0, ...)``."""
-    running: list[RunningServer] = []
 
     def make(
         faults: str = "",
@@ -60,20 +72,16 @@ def algolia_factory() -> Iterator[Callable[..., Algolia]]:
             propagation_delay_ms=propagation_delay_ms,
             **kwargs,  # type: ignore[arg-type]
         )
-        knobs = Knobs(
+        knob = knobs(
+            faults,
+            seed,
             latency_ms=latency_ms,
-            faults=FaultSpec.parse(faults),
-            fault_seed=seed,
             retry_after=retry_after,
             timeout_hold_s=timeout_hold_s,
         )
-        server = start_in_thread(emulator, knobs)
-        running.append(server)
-        return Algolia(emulator, server)
+        return Algolia(emulator, serve(emulator, knob))
 
-    yield make
-    for server in running:
-        server.stop()
+    return make
 
 
 def algolia_account(url: str, name: str = "algolia-prod", extra: str = "") -> str:

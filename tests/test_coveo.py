@@ -12,7 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,10 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import Result
+from support import Servers
 
 from keystate.emulators.coveo import CoveoEmulator
-from keystate.emulators.http import EmuRequest, EmuResponse, RunningServer, start_in_thread
+from keystate.emulators.http import EmuRequest, EmuResponse, RunningServer
 from keystate.model import parse_description
 
 ORG = "acmeprod"
@@ -65,10 +66,9 @@ class Recording:
 
 
 @pytest.fixture
-def coveo() -> Iterator[tuple[Recording, RunningServer]]:
+def coveo(serve: Servers) -> tuple[Recording, RunningServer]:
     recording = Recording(CoveoEmulator(organization_id=ORG, token=TOKEN))
-    with start_in_thread(recording) as server:
-        yield recording, server
+    return recording, serve(recording)
 
 
 def config(url: str, keys: str, extra: str = "") -> str:
@@ -189,7 +189,7 @@ def test_changing_expires_at_replaces_the_key_new_value_first(
 
 
 def test_ambiguous_creates_with_lagging_reads_leave_no_duplicate(
-    write: Callable[..., Path], run: Callable[..., Result], tmp_path: Path
+    serve: Servers, write: Callable[..., Path], run: Callable[..., Result], tmp_path: Path
 ) -> None:
     # Two creates commit but answer 500, and reads lag writes by 300 ms: after deleting
     # the first orphan, a lagging list still shows it; taking it for the second try's
@@ -197,15 +197,13 @@ def test_ambiguous_creates_with_lagging_reads_leave_no_duplicate(
     app = CoveoEmulator(organization_id=ORG, token=TOKEN, propagation_delay_ms=300)
     recording = Recording(app, lose_creates=2)
     secrets = tmp_path / "s.jsonl"
-    with start_in_thread(recording) as server:
-        path = write(config(server.url, SITE % "2031-01-01T00:00:00Z"))
-        result = run(
-            "apply", "-c", str(path), "--auto-approve", "--secrets-out", str(secrets), env=ENV
-        )
-        assert result.exit_code == 0, result.output
-        assert recording.writes.count("POST create") == 3
-        (key,) = managed(app).values()  # the primary: no orphan left behind
-        assert [json.loads(line)["value"] for line in secrets.open()] == [key["value"]]
+    server = serve(recording)
+    path = write(config(server.url, SITE % "2031-01-01T00:00:00Z"))
+    result = run("apply", "-c", str(path), "--auto-approve", "--secrets-out", str(secrets), env=ENV)
+    assert result.exit_code == 0, result.output
+    assert recording.writes.count("POST create") == 3
+    (key,) = managed(app).values()  # the primary: no orphan left behind
+    assert [json.loads(line)["value"] for line in secrets.open()] == [key["value"]]
 
 
 def test_a_lifetime_the_server_caps_is_reported_not_done(

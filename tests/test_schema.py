@@ -32,7 +32,9 @@ SCHEMA_BLIND = {
 
 
 def check_jsonschema(*files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    """check-jsonschema (a dev dependency) on ``files``; a missing validator fails the test
+    instead of passing for a rejection."""
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -45,6 +47,10 @@ def check_jsonschema(*files: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+    assert "No module named check_jsonschema" not in done.stderr, (
+        "check-jsonschema is not installed: make .venv/.installed (the dev extra)"
+    )
+    return done
 
 
 def test_committed_schema_is_current(run: Callable[..., Result]) -> None:
@@ -67,9 +73,13 @@ def test_every_example_validates_and_names_the_schema() -> None:
         assert target == SCHEMA_FILE.resolve(), example
 
 
-# Hostile YAML that makes check-jsonschema itself fail (recursion), aborting a batch:
-# checked one by one.
-ALONE = {"recursive-alias", "alias-bomb", "deep-nesting"}
+# Hostile YAML that check-jsonschema rejects one file at a time: a recursive alias makes
+# it crash (RecursionError while reading), which would abort a batch. What each run says.
+ALONE = {
+    "recursive-alias": "RecursionError: maximum recursion depth exceeded",
+    "alias-bomb": "{path}::$: Additional properties are not allowed ('a', 'b', 'c', 'd', 'e',",
+    "deep-nesting": "{path}::$: Additional properties are not allowed ('x' was unexpected)",
+}
 
 
 def test_invalid_configs_are_rejected(tmp_path: Path) -> None:
@@ -78,10 +88,15 @@ def test_invalid_configs_are_rejected(tmp_path: Path) -> None:
         path = tmp_path / f"{case_id}.yaml"
         path.write_text(body.format(account=account_yaml("http://127.0.0.1:8100")))
         files[case_id] = path
-    for case_id in sorted(ALONE):
-        assert check_jsonschema(files.pop(case_id)).returncode != 0, case_id
+    for case_id, expected in sorted(ALONE.items()):
+        path = files.pop(case_id)
+        alone = check_jsonschema(path)
+        said = alone.stdout + alone.stderr
+        assert alone.returncode == 1, (case_id, said[-2000:])
+        assert expected.format(path=path) in said, (case_id, said[-2000:])
     result = check_jsonschema(*files.values())
     report = result.stdout + result.stderr
+    assert result.returncode == 1, report
     # One run over all files; a file is rejected when the report names it.
     rejected = {case_id for case_id, path in files.items() if f"{path}" in report}
     missed = sorted(set(files) - rejected - SCHEMA_BLIND)

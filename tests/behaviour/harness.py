@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from support import Servers, knobs
+
 from keystate.emulators.algolia import AlgoliaEmulator
 from keystate.emulators.coveo import CoveoEmulator
-from keystate.emulators.faults import FaultSpec, Knobs
-from keystate.emulators.http import EmuRequest, RunningServer, start_in_thread
+from keystate.emulators.http import EmuRequest, RunningServer
 from keystate.model import Marker, parse_description
 
 APP_ID = "BEHAVIOUR1"
@@ -33,18 +34,12 @@ class Running:
     def url(self) -> str:
         return self.server.url
 
-    def stop(self) -> None:
-        self.server.stop()
-
     @contextmanager
     def fault_free(self) -> Iterator[Running]:
         """The same emulator (same keys, same propagation delay) behind one more server
         that injects no fault: for checks that must not depend on fault draws."""
-        server = start_in_thread(self.app, Knobs())
-        try:
-            yield Running(self.app, server)
-        finally:
-            server.stop()
+        with Servers() as servers:
+            yield Running(self.app, servers.start(self.app))
 
 
 class Harness(Protocol):
@@ -53,7 +48,10 @@ class Harness(Protocol):
     env: dict[str, str]
     bad_env: dict[str, str]  # wrong credentials, to check errors echo none
 
-    def start(self, faults: str = "", seed: int = 1, **knobs: Any) -> Running: ...
+    def start(self, serve: Servers, faults: str = "", seed: int = 1, **knobs: Any) -> Running:
+        """Serve a fresh emulator through ``serve`` (the test's ``serve`` fixture)."""
+        ...
+
     def account_yaml(self, url: str, extra: str = "") -> str: ...
     def key_yaml(self, name: str, variant: int = 0) -> str: ...
     def stored(self, running: Running) -> list[dict[str, Any]]: ...
@@ -61,24 +59,6 @@ class Harness(Protocol):
     def add_unmanaged(self, running: Running, description: str) -> None: ...
     def drift(self, running: Running, name: str) -> None: ...
     def secrets(self, running: Running) -> set[str]: ...
-
-
-def knobs(
-    faults: str,
-    seed: int,
-    latency_ms: float = 0,
-    retry_after: float = 0.0,
-    timeout_hold_s: float = 1.0,
-    rate_limit: float = 0,
-) -> Knobs:
-    return Knobs(
-        rate_limit=rate_limit,
-        latency_ms=latency_ms,
-        faults=FaultSpec.parse(faults),
-        fault_seed=seed,
-        retry_after=retry_after,
-        timeout_hold_s=timeout_hold_s,
-    )
 
 
 def markers(harness: Harness, running: Running) -> Counter[tuple[str, bool]]:
@@ -98,12 +78,17 @@ class AlgoliaHarness:
     bad_env = {"ALGOLIA_APPLICATION_ID": APP_ID, "ALGOLIA_ADMIN_API_KEY": "f0" * 16}
 
     def start(
-        self, faults: str = "", seed: int = 1, propagation_delay_ms: float = 0, **kw: Any
+        self,
+        serve: Servers,
+        faults: str = "",
+        seed: int = 1,
+        propagation_delay_ms: float = 0,
+        **kw: Any,
     ) -> Running:
         app = AlgoliaEmulator(
             app_id=APP_ID, admin_key=ADMIN_KEY, propagation_delay_ms=propagation_delay_ms
         )
-        return Running(app, start_in_thread(app, knobs(faults, seed, **kw)))
+        return Running(app, serve(app, knobs(faults, seed, **kw)))
 
     def account_yaml(self, url: str, extra: str = "") -> str:
         return (
@@ -163,12 +148,17 @@ class CoveoHarness:
     bad_env = {"COVEO_ACCESS_TOKEN": "xwrongtoken0000000000000000000000"}
 
     def start(
-        self, faults: str = "", seed: int = 1, propagation_delay_ms: float = 0, **kw: Any
+        self,
+        serve: Servers,
+        faults: str = "",
+        seed: int = 1,
+        propagation_delay_ms: float = 0,
+        **kw: Any,
     ) -> Running:
         app = CoveoEmulator(
             organization_id=ORG, token=TOKEN, propagation_delay_ms=propagation_delay_ms
         )
-        return Running(app, start_in_thread(app, knobs(faults, seed, **kw)))
+        return Running(app, serve(app, knobs(faults, seed, **kw)))
 
     def account_yaml(self, url: str, extra: str = "") -> str:
         return (

@@ -8,19 +8,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
+from support import Servers
 
-from .harness import Harness, Running
+from .harness import Harness
 
 
 def test_every_command_and_format_leaks_nothing(
     harness: Harness,
-    emulators: list[Running],
+    serve: Servers,
     write: Callable[..., Path],
     run: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
-    running = harness.start()
-    emulators.append(running)
+    running = harness.start(serve)
     harness.add_unmanaged(running, "unmanaged canary")
     outputs: dict[str, str] = {}
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from support import Servers
 
 from keystate.model import parse_description
 
@@ -91,13 +92,12 @@ def scenario(
 
 def test_mixed_faults_30_percent_converge(
     harness: Harness,
-    emulators: list[Running],
+    serve: Servers,
     write: Callable[..., Path],
     run: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
-    running = harness.start(faults=MIXED, seed=7, retry_after=1.0)
-    emulators.append(running)
+    running = harness.start(serve, faults=MIXED, seed=7, retry_after=1.0)
     scenario(harness, running, write, run, tmp_path)
     assert sum(running.server.counters.faults.values()) > 10
 
@@ -106,24 +106,24 @@ def test_mixed_faults_30_percent_converge(
 def test_each_fault_kind_at_30_percent_converges(
     kind: str,
     harness: Harness,
-    emulators: list[Running],
+    serve: Servers,
     write: Callable[..., Path],
     run: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
-    running = harness.start(faults=f"{kind}=0.3", seed=3)
-    emulators.append(running)
+    running = harness.start(serve, faults=f"{kind}=0.3", seed=3)
     scenario(harness, running, write, run, tmp_path)
     assert running.server.counters.faults.get(kind, 0) > 3
 
 
 def test_faults_with_propagation_delay_converge(
     harness: Harness,
-    emulators: list[Running],
+    serve: Servers,
     write: Callable[..., Path],
     run: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
-    running = harness.start(faults="lost-response=0.15,500=0.15", seed=11, propagation_delay_ms=150)
-    emulators.append(running)
+    running = harness.start(
+        serve, faults="lost-response=0.15,500=0.15", seed=11, propagation_delay_ms=150
+    )
     scenario(harness, running, write, run, tmp_path, settle_s=0.3)

@@ -7,20 +7,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
+from support import Servers
 
 from keystate.model import parse_description
 
-from .harness import Harness, Running
+from .harness import Harness
 
 
 def test_import_then_plan_shows_only_adoptions(
     harness: Harness,
-    emulators: list[Running],
+    serve: Servers,
     run: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
-    running = harness.start()
-    emulators.append(running)
+    running = harness.start(serve)
     for i in range(20):
         harness.add_unmanaged(running, "" if i % 7 == 0 else f"Legacy key #{i % 6}")
     before = {harness.value_of(k): k for k in harness.stored(running)}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import Result
+from support import Servers
 
 from keystate.model import parse_description
 
@@ -36,13 +37,12 @@ def unmanaged(harness: Harness, running: Running) -> dict[str, dict[str, Any]]:
 
 def test_plan_apply_drift_repair_delete(
     harness: Harness,
-    emulators: list[Running],
+    serve: Servers,
     write: Callable[..., Path],
     run: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
-    running = harness.start()
-    emulators.append(running)
+    running = harness.start(serve)
     harness.add_unmanaged(running, "legacy frontend")
     harness.add_unmanaged(running, "partner feed")
     before = unmanaged(harness, running)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from support import Servers
 
 from keystate.providers import ratelimit
 
@@ -46,14 +47,13 @@ def apply(
 
 def test_apply_under_a_rate_limit_updates_every_key_with_fewer_429s_than_fixed_concurrency(
     harness: Harness,
-    emulators: list[Running],
+    serve: Servers,
     write: Callable[..., Path],
     run: Callable[..., Result],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    running = harness.start(latency_ms=50, rate_limit=RATE)
-    emulators.append(running)
+    running = harness.start(serve, latency_ms=50, rate_limit=RATE)
     with running.fault_free() as clean:  # the keys exist before the measured applies
         seeded = write(config_text(harness, clean.url, 0), "seed.yaml")
         result = run(

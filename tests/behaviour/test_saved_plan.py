@@ -9,19 +9,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
+from support import Servers
 
-from .harness import Harness, Running
+from .harness import Harness
 
 
 def test_stale_and_edited_plans_are_refused_untouched_ones_apply(
     harness: Harness,
-    emulators: list[Running],
+    serve: Servers,
     write: Callable[..., Path],
     run: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
-    running = harness.start()
-    emulators.append(running)
+    running = harness.start(serve)
     secrets = tmp_path / "s.jsonl"
 
     def config_for(names: list[str], variant: int = 0) -> Path:

@@ -1,37 +1,18 @@
-"""Fixtures for the emulator tests: a fake clock, running servers and httpx clients."""
+"""Fixtures for the emulator tests: an Algolia emulator on the fake clock, its server
+and httpx clients (``serve`` and ``clock`` come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
+from support import FakeClock, Servers
 
 from keystate.emulators.algolia import AlgoliaEmulator
-from keystate.emulators.faults import Knobs
-from keystate.emulators.http import EmulatorApp, RunningServer, start_in_thread
+from keystate.emulators.http import RunningServer
 
-from .emu_helpers import ADMIN_HEADERS, ADMIN_KEY, APP_ID, FakeClock, http_client
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def make_server() -> Iterator[Callable[..., RunningServer]]:
-    """Factory: ``make_server(app, knobs=None)``; every server is stopped at teardown."""
-    servers: list[RunningServer] = []
-
-    def make(app: EmulatorApp, knobs: Knobs | None = None) -> RunningServer:
-        server = start_in_thread(app, knobs)
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
+from .emu_helpers import ADMIN_HEADERS, ADMIN_KEY, APP_ID, http_client
 
 
 @pytest.fixture
@@ -40,8 +21,8 @@ def emulator(clock: FakeClock) -> AlgoliaEmulator:
 
 
 @pytest.fixture
-def server(emulator: AlgoliaEmulator, make_server: Callable[..., RunningServer]) -> RunningServer:
-    return make_server(emulator)
+def server(emulator: AlgoliaEmulator, serve: Servers) -> RunningServer:
+    return serve(emulator)
 
 
 @pytest.fixture

@@ -11,19 +11,6 @@ ADMIN_KEY = "0123456789abcdef0123456789abcdef"
 ADMIN_HEADERS = {"x-algolia-application-id": APP_ID, "x-algolia-api-key": ADMIN_KEY}
 
 
-class FakeClock:
-    """An injectable clock (Unix seconds) that only moves when told to."""
-
-    def __init__(self, start: float = 1_750_000_000.25) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def key_headers(api_key: str, app_id: str = APP_ID) -> dict[str, str]:
     return {"x-algolia-application-id": app_id, "x-algolia-api-key": api_key}
 

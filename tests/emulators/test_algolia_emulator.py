@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
+from support import FakeClock, Servers
 
 from keystate.emulators.algolia import ACL_VALUES, AlgoliaEmulator
-from keystate.emulators.http import EmuRequest, RunningServer
+from keystate.emulators.http import EmuRequest
 
-from .emu_helpers import ADMIN_KEY, APP_ID, FakeClock, add_key, http_client, key_headers
+from .emu_helpers import ADMIN_KEY, APP_ID, add_key, http_client, key_headers
 
 FULL: dict[str, Any] = {
     "acl": ["search", "browse"],
@@ -303,13 +304,11 @@ def test_admin_key_cannot_be_changed(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("listed", [False, True])
-def test_list_admin_key_knob(
-    make_server: Callable[..., RunningServer], clock: FakeClock, listed: bool
-) -> None:
+def test_list_admin_key_knob(serve: Servers, clock: FakeClock, listed: bool) -> None:
     emulator = AlgoliaEmulator(
         app_id=APP_ID, admin_key=ADMIN_KEY, clock=clock, list_admin_key=listed
     )
-    server = make_server(emulator)
+    server = serve(emulator)
     with http_client(server.url, key_headers(ADMIN_KEY)) as client:
         value = add_key(client)
         keys = [k["value"] for k in client.get("/1/keys").json()["keys"]]
@@ -317,10 +316,10 @@ def test_list_admin_key_knob(
 
 
 def test_reorder_lists_knob_returns_lists_in_another_order(
-    make_server: Callable[..., RunningServer], clock: FakeClock
+    serve: Servers, clock: FakeClock
 ) -> None:
     emulator = AlgoliaEmulator(app_id=APP_ID, admin_key=ADMIN_KEY, clock=clock, reorder_lists=True)
-    server = make_server(emulator)
+    server = serve(emulator)
     with http_client(server.url, key_headers(ADMIN_KEY)) as client:
         value = add_key(client, **FULL)
         body = client.get(f"/1/keys/{value}").json()
@@ -431,11 +430,9 @@ def lag_emulator(clock: FakeClock) -> AlgoliaEmulator:
 
 
 @pytest.fixture
-def lagging(
-    lag_emulator: AlgoliaEmulator, make_server: Callable[..., RunningServer]
-) -> Iterator[httpx.Client]:
+def lagging(lag_emulator: AlgoliaEmulator, serve: Servers) -> Iterator[httpx.Client]:
     """An admin client of ``lag_emulator``."""
-    server = make_server(lag_emulator)
+    server = serve(lag_emulator)
     with http_client(server.url, key_headers(ADMIN_KEY)) as c:
         yield c
 

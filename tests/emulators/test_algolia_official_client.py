@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 from datetime import datetime
 
 import pytest
@@ -20,6 +19,7 @@ from algoliasearch.search.client import SearchClientSync
 from algoliasearch.search.config import SearchConfig
 from algoliasearch.search.models.acl import Acl
 from algoliasearch.search.models.api_key import ApiKey
+from support import Servers
 
 from keystate.emulators.algolia import ACL_VALUES, AlgoliaEmulator
 from keystate.emulators.faults import FaultSpec, Knobs
@@ -48,8 +48,8 @@ def test_acl_enum_matches_the_official_client() -> None:
     assert list(ACL_VALUES) == [acl.value for acl in Acl]
 
 
-def test_key_lifecycle(make_server: Callable[..., RunningServer]) -> None:
-    server = make_server(new_emulator())
+def test_key_lifecycle(serve: Servers) -> None:
+    server = serve(new_emulator())
     client = official(server)
     sent = ApiKey(
         acl=[Acl.SEARCH, Acl.BROWSE],
@@ -99,17 +99,17 @@ def test_key_lifecycle(make_server: Callable[..., RunningServer]) -> None:
 
 
 def test_key_with_slash_is_percent_encoded_by_the_client(
-    make_server: Callable[..., RunningServer],
+    serve: Servers,
 ) -> None:
-    server = make_server(new_emulator())
+    server = serve(new_emulator())
     with pytest.raises(RequestException) as missing:
         official(server).get_api_key("a/b c")
     assert (missing.value.status_code, missing.value.message) == (404, "Key does not exist")
     assert server.counters.by_route == {("GET", "get"): 1}
 
 
-def test_non_admin_key_gets_itself_redacted(make_server: Callable[..., RunningServer]) -> None:
-    server = make_server(new_emulator())
+def test_non_admin_key_gets_itself_redacted(serve: Servers) -> None:
+    server = serve(new_emulator())
     value = official(server).add_api_key(ApiKey(acl=[Acl.SEARCH], description="x")).key
     got = official(server, api_key=value).get_api_key(value)
     assert (got.value, got.description) == (value, "<redacted>")
@@ -121,8 +121,8 @@ def test_non_admin_key_gets_itself_redacted(make_server: Callable[..., RunningSe
     )
 
 
-def test_waits_really_wait_for_propagation(make_server: Callable[..., RunningServer]) -> None:
-    server = make_server(new_emulator(propagation_delay_ms=DELAY_MS))
+def test_waits_really_wait_for_propagation(serve: Servers) -> None:
+    server = serve(new_emulator(propagation_delay_ms=DELAY_MS))
     client = official(server)
 
     start = time.monotonic()
@@ -158,10 +158,10 @@ def test_waits_really_wait_for_propagation(make_server: Callable[..., RunningSer
 
 
 def test_update_wait_raises_key_error_on_fields_the_api_omits(
-    make_server: Callable[..., RunningServer],
+    serve: Servers,
 ) -> None:
     """The documented pitfall: the API omits empty fields; the official wait indexes them."""
-    server = make_server(new_emulator())
+    server = serve(new_emulator())
     client = official(server)
     value = client.add_api_key(ApiKey(acl=[Acl.SEARCH])).key
     sent = ApiKey(acl=[Acl.SEARCH], description="")
@@ -171,9 +171,9 @@ def test_update_wait_raises_key_error_on_fields_the_api_omits(
 
 
 def test_reordered_lists_defeat_the_order_sensitive_update_wait(
-    make_server: Callable[..., RunningServer],
+    serve: Servers,
 ) -> None:
-    server = make_server(new_emulator(reorder_lists=True))
+    server = serve(new_emulator(reorder_lists=True))
     client = official(server)
     sent = ApiKey(acl=[Acl.SEARCH, Acl.BROWSE])
     value = client.add_api_key(sent).key
@@ -184,11 +184,11 @@ def test_reordered_lists_defeat_the_order_sensitive_update_wait(
 
 
 def test_client_falls_back_to_the_next_host_on_503(
-    make_server: Callable[..., RunningServer],
+    serve: Servers,
 ) -> None:
     emulator = new_emulator()
-    failing = make_server(emulator, Knobs(faults=FaultSpec.parse("503=1")))
-    healthy = make_server(emulator)
+    failing = serve(emulator, Knobs(faults=FaultSpec.parse("503=1")))
+    healthy = serve(emulator)
     value = official(failing, healthy).add_api_key(ApiKey(acl=[Acl.SEARCH])).key
     assert failing.counters.by_route == {("POST", "add"): 1}
     assert failing.counters.faults == {"503": 1}
@@ -205,13 +205,13 @@ def _seed_with_fault_then_success(rate: float) -> int:
     raise AssertionError("no such seed")
 
 
-def test_client_honours_retry_after_on_429(make_server: Callable[..., RunningServer]) -> None:
+def test_client_honours_retry_after_on_429(serve: Servers) -> None:
     knobs = Knobs(
         faults=FaultSpec.parse("429=0.5"),
         fault_seed=_seed_with_fault_then_success(0.5),
         retry_after=1,
     )
-    server = make_server(new_emulator(), knobs)
+    server = serve(new_emulator(), knobs)
     start = time.monotonic()
     assert official(server).list_api_keys().keys == []
     assert time.monotonic() - start >= 1.0

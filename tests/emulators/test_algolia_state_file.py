@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import FakeClock
 
 from keystate.emulators.algolia import AlgoliaEmulator
 from keystate.emulators.http import EmuRequest
 
-from .emu_helpers import ADMIN_KEY, APP_ID, FakeClock
+from .emu_helpers import ADMIN_KEY, APP_ID
 
 HEADERS = [("x-algolia-application-id", APP_ID), ("x-algolia-api-key", ADMIN_KEY)]
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from support import FakeClock, Servers
 
 from keystate.emulators.coveo import CoveoEmulator
-from keystate.emulators.http import EmuRequest, RunningServer, start_in_thread
+from keystate.emulators.http import EmuRequest, RunningServer
 
 ORG = "acmetest"
 TOKEN = "xadmintoken000000000000000000000"
@@ -23,28 +24,14 @@ PREFIX = f"/rest/organizations/{ORG}"
 EXECUTE = {"owner": "SEARCH_API", "targetDomain": "EXECUTE_QUERY"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(clock: Clock) -> CoveoEmulator:
+def app(clock: FakeClock) -> CoveoEmulator:
     return CoveoEmulator(organization_id=ORG, token=TOKEN, clock=clock)
 
 
 @pytest.fixture
-def server(app: CoveoEmulator) -> Iterator[RunningServer]:
-    with start_in_thread(app) as running:
-        yield running
+def server(app: CoveoEmulator, serve: Servers) -> RunningServer:
+    return serve(app)
 
 
 @pytest.fixture
@@ -135,14 +122,14 @@ def test_disable_activate_and_status_filters(client: httpx.Client) -> None:
 
 
 def test_lifetimes_expiry_and_activation_of_expired_keys(
-    client: httpx.Client, clock: Clock
+    client: httpx.Client, clock: FakeClock
 ) -> None:
     key = create(client, lifetimeDuration="P10D")
     got = client.get(f"/apikeys/{key['id']}").json()
     assert got["expirationDate"] - got["createdDate"] == 10 * 86400 * 1000
-    clock.now += 4 * 86400
+    clock.advance(4 * 86400)
     assert client.get(f"/apikeys/{key['id']}").json()["status"] == "SOON_TO_BE_EXPIRED"
-    clock.now += 7 * 86400
+    clock.advance(7 * 86400)
     assert client.get(f"/apikeys/{key['id']}").json()["status"] == "EXPIRED"
     assert [k["status"] for k in client.get("/apikeys").json()] == ["EXPIRED"]  # still listed
     assert_error(client.put(f"/apikeys/{key['id']}/activate"), 412, "PRECONDITION_FAILED")
@@ -306,7 +293,7 @@ def test_authentication_and_privileges(server: RunningServer, client: httpx.Clie
     )
 
 
-def test_api_key_bearer_when_allowed(clock: Clock) -> None:
+def test_api_key_bearer_when_allowed(clock: FakeClock, serve: Servers) -> None:
     app = CoveoEmulator(
         organization_id=ORG,
         token=TOKEN,
@@ -314,7 +301,8 @@ def test_api_key_bearer_when_allowed(clock: Clock) -> None:
         allow_api_key_bearer=True,
         missing_privilege_status=403,
     )
-    with start_in_thread(app) as server, httpx.Client(base_url=server.url + PREFIX) as c:
+    server = serve(app)
+    with httpx.Client(base_url=server.url + PREFIX) as c:
         admin = {"authorization": f"Bearer {TOKEN}"}
         viewer = c.post(
             "/apikeys",
@@ -365,17 +353,15 @@ def test_wrong_region_host(client: httpx.Client, app: CoveoEmulator) -> None:
     assert client.get("/apikeys", headers={"host": "platform.cloud.coveo.com"}).status_code == 200
 
 
-def test_propagation_delay(clock: Clock) -> None:
+def test_propagation_delay(clock: FakeClock, serve: Servers) -> None:
     app = CoveoEmulator(organization_id=ORG, token=TOKEN, clock=clock, propagation_delay_ms=500)
-    with (
-        start_in_thread(app) as server,
-        httpx.Client(
-            base_url=server.url + PREFIX, headers={"authorization": f"Bearer {TOKEN}"}
-        ) as c,
-    ):
+    server = serve(app)
+    with httpx.Client(
+        base_url=server.url + PREFIX, headers={"authorization": f"Bearer {TOKEN}"}
+    ) as c:
         key = create(c)
         assert c.get(f"/apikeys/{key['id']}").status_code == 404
-        clock.now += 1
+        clock.advance(1)
         assert c.get(f"/apikeys/{key['id']}").status_code == 200
 
 
@@ -391,7 +377,7 @@ def test_faults_use_coveo_error_bodies(app: CoveoEmulator) -> None:
     assert json.loads(app.fault_response(503, None).body)["errorCode"] == "SERVICE_UNAVAILABLE"
 
 
-def test_state_file_is_shared_and_private(tmp_path: Path, clock: Clock) -> None:
+def test_state_file_is_shared_and_private(tmp_path: Path, clock: FakeClock) -> None:
     path = tmp_path / "coveo.json"
     first = CoveoEmulator(path, organization_id=ORG, token=TOKEN, clock=clock)
     first.persist()

@@ -9,10 +9,10 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 
 import httpx
 import pytest
+from support import Servers
 
 from keystate.emulators.algolia import AlgoliaEmulator
 from keystate.emulators.http import (
@@ -58,9 +58,9 @@ def exchange(port: int, data: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def test_request_reaches_the_app_raw(make_server: Callable[..., RunningServer]) -> None:
+def test_request_reaches_the_app_raw(serve: Servers) -> None:
     app = EchoApp()
-    server = make_server(app)
+    server = serve(app)
     reply = exchange(
         server.port,
         b"post /a%2Fb/c?x=1&y=%20 HTTP/1.1\r\nHost: h\r\nX-Custom-Header: Value\r\n"
@@ -75,17 +75,17 @@ def test_request_reaches_the_app_raw(make_server: Callable[..., RunningServer]) 
     assert server.counters.by_route == {("POST", "echo"): 1}
 
 
-def test_chunked_request_body(make_server: Callable[..., RunningServer]) -> None:
+def test_chunked_request_body(serve: Servers) -> None:
     app = EchoApp()
-    server = make_server(app)
+    server = serve(app)
     with http_client(server.url) as client:
         response = client.post("/x", content=iter([b"hello ", b"chunked ", b"world"]))
     assert response.json() == {"path": "/x", "body": "hello chunked world"}
     assert app.handled[0].headers["transfer-encoding"] == "chunked"
 
 
-def test_keep_alive_reuses_one_connection(make_server: Callable[..., RunningServer]) -> None:
-    server = make_server(EchoApp())
+def test_keep_alive_reuses_one_connection(serve: Servers) -> None:
+    server = serve(EchoApp())
     with http_client(server.url) as client:
         for i in range(5):
             assert client.get(f"/{i}").json()["path"] == f"/{i}"
@@ -93,8 +93,8 @@ def test_keep_alive_reuses_one_connection(make_server: Callable[..., RunningServ
     assert server.counters.total == 5
 
 
-def test_connection_close_is_honoured(make_server: Callable[..., RunningServer]) -> None:
-    server = make_server(EchoApp())
+def test_connection_close_is_honoured(serve: Servers) -> None:
+    server = serve(EchoApp())
     reply = exchange(server.port, b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
     head, _, body = reply.partition(b"\r\n\r\n")
     assert b"connection: close" in head.lower()
@@ -102,10 +102,10 @@ def test_connection_close_is_honoured(make_server: Callable[..., RunningServer])
 
 
 def test_malformed_request_is_400_and_not_counted(
-    make_server: Callable[..., RunningServer],
+    serve: Servers,
 ) -> None:
     app = EchoApp()
-    server = make_server(app)
+    server = serve(app)
     reply = exchange(server.port, b"THIS IS NOT HTTP\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 400 ")
     assert json.loads(reply.partition(b"\r\n\r\n")[2]) == {"fault": 400, "retry_after": None}
@@ -113,8 +113,8 @@ def test_malformed_request_is_400_and_not_counted(
     assert app.handled == []
 
 
-def test_expect_100_continue(make_server: Callable[..., RunningServer]) -> None:
-    server = make_server(EchoApp())
+def test_expect_100_continue(serve: Servers) -> None:
+    server = serve(EchoApp())
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(
             b"PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
@@ -127,9 +127,9 @@ def test_expect_100_continue(make_server: Callable[..., RunningServer]) -> None:
     assert json.loads(reply.partition(b"\r\n\r\n")[2])["body"] == "12345"
 
 
-def test_oversized_body_is_413(make_server: Callable[..., RunningServer]) -> None:
+def test_oversized_body_is_413(serve: Servers) -> None:
     app = EchoApp()
-    server = make_server(app)
+    server = serve(app)
     size = MAX_BODY_BYTES + 1
     head = f"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: {size}\r\n\r\n".encode()
     reply = exchange(server.port, head + b"x" * size)
@@ -138,18 +138,18 @@ def test_oversized_body_is_413(make_server: Callable[..., RunningServer]) -> Non
 
 
 def test_app_exception_is_a_500_in_the_app_format(
-    make_server: Callable[..., RunningServer],
+    serve: Servers,
 ) -> None:
-    server = make_server(EchoApp())
+    server = serve(EchoApp())
     with http_client(server.url) as client:
         response = client.get("/boom")
         assert (response.status_code, response.json()["fault"]) == (500, 500)
         assert client.get("/after").status_code == 200  # the connection survives
 
 
-def test_two_servers_share_one_app(make_server: Callable[..., RunningServer]) -> None:
+def test_two_servers_share_one_app(serve: Servers) -> None:
     emulator = AlgoliaEmulator(app_id=APP_ID, admin_key=ADMIN_KEY)
-    servers = [make_server(emulator), make_server(emulator)]
+    servers = [serve(emulator), serve(emulator)]
     assert servers[0].port != servers[1].port
     values: list[str] = []
 
@@ -194,8 +194,8 @@ def test_stop_is_idempotent_and_closes_the_port() -> None:
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
 
 
-def test_port_in_use_is_reported_to_the_caller(make_server: Callable[..., RunningServer]) -> None:
-    server = make_server(EchoApp())
+def test_port_in_use_is_reported_to_the_caller(serve: Servers) -> None:
+    server = serve(EchoApp())
     with pytest.raises(OSError):
         start_in_thread(EchoApp(), port=server.port)
 

@@ -1,8 +1,9 @@
 """Shared machinery of the convergence half of the reliability suite.
 
-* :class:`Emu` — one provider emulator on 127.0.0.1 (Algolia or Coveo), seeded and
-  observed through the emulator app directly (the other side of the wire), never
-  through keystate. Keys are described by a small :class:`Shape` per provider, so a test
+* :class:`Emu` — one provider emulator on 127.0.0.1 (Algolia or Coveo, served by
+  :class:`support.Servers` on a :class:`support.FakeClock` that follows real time),
+  seeded and observed through the emulator app directly (the other side of the wire),
+  never through keystate. Keys are described by a small :class:`Shape` per provider, so a test
   can say "this key should look like shape 2" and check it against stored JSON.
 * :func:`cli` — runs ``keystate`` in-process, counting tracebacks.
 * Checks that every reliability test shares: markers (duplicates, pending keys), the
@@ -16,7 +17,6 @@ import json
 import os
 import re
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from support import FakeClock, Servers
+from support import knobs as support_knobs
 
 from keystate.cli import cli as keystate_cli
 from keystate.emulators.algolia import AlgoliaEmulator
 from keystate.emulators.coveo import CoveoEmulator
-from keystate.emulators.faults import FaultSpec, Knobs
-from keystate.emulators.http import EmuRequest, RunningServer, start_in_thread
+from keystate.emulators.faults import Knobs
+from keystate.emulators.http import EmuRequest, RunningServer
 from keystate.model import Marker, parse_description
 
 OWNER = "ops"
@@ -75,16 +77,6 @@ def stored_description(name: str, protect: bool = False, pending: bool = False) 
     return Marker(name, OWNER, protect, pending).stored_description(f"key {name}")
 
 
-class Clock:
-    """The emulator's clock: real time plus a skew a test may set (to seed expired keys)."""
-
-    def __init__(self) -> None:
-        self.skew = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.skew
-
-
 @dataclass
 class Emu:
     """One running emulator and direct access to its stored keys."""
@@ -92,7 +84,7 @@ class Emu:
     provider: str
     app: Any
     server: RunningServer
-    clock: Clock
+    clock: FakeClock  # real time, moved back to seed expired keys
     state_path: Path | None = None
 
     @property
@@ -107,18 +99,12 @@ class Emu:
     def env(self) -> dict[str, str]:
         return ENV[self.provider]
 
-    def stop(self) -> None:
-        self.server.stop()
-
     @contextmanager
     def served(self, knob: Knobs) -> Iterator[Emu]:
         """This emulator (same stored keys, same propagation delay) behind one more
         server with its own fault knobs, while the others keep serving."""
-        server = start_in_thread(self.app, knob)
-        try:
-            yield replace(self, server=server)
-        finally:
-            server.stop()
+        with Servers() as servers:
+            yield replace(self, server=servers.start(self.app, knob))
 
     def fault_free(self) -> AbstractContextManager[Emu]:
         """This emulator behind a server that injects no fault: for checks that must not
@@ -195,10 +181,10 @@ class Emu:
         self, description: str, shape: Shape, *, expired: bool = False, enabled: bool = True
     ) -> dict[str, Any]:
         """Create a key by hand; returns its stored JSON."""
-        if expired:
-            # Created in the past, long enough ago to have expired: Algolia's 60-second
-            # validity, or Coveo's shortest lifetime (a Period of whole days).
-            self.clock.skew = -600.0 if self.provider == "algolia" else -2 * 86400.0
+        # An expired key is created in the past, long enough ago to have expired:
+        # Algolia's 60-second validity, or Coveo's shortest lifetime (whole days).
+        back = (600.0 if self.provider == "algolia" else 2 * 86400.0) if expired else 0.0
+        self.clock.advance(-back)
         try:
             if self.provider == "algolia":
                 validity = 60 if expired else int(EXPIRES.timestamp() - self.clock())
@@ -228,7 +214,7 @@ class Emu:
                 if not enabled:
                     self._call("PUT", f"/apikeys/{ident}/disable")
         finally:
-            self.clock.skew = 0.0
+            self.clock.advance(back)
         if expired and self.provider == "algolia":
             return {"value": ident, "description": description, "expired": True}
         return next(k for k in self.stored() if self.ident(k) == ident)
@@ -292,31 +278,21 @@ class Emu:
         return head + f"keys:\n  {self.account}:\n" + (body or "    {}\n")
 
 
-def knobs(
-    faults: str = "",
-    seed: int = 1,
-    routes: Iterable[str] = (),
-    latency_ms: float = 0,
-    retry_after: float = 0.2,
-    timeout_hold_s: float = 1.5,
-) -> Knobs:
-    return Knobs(
-        latency_ms=latency_ms,
-        faults=FaultSpec.parse(faults),
-        fault_seed=seed,
-        retry_after=retry_after,
-        timeout_hold_s=timeout_hold_s,
-        fault_routes=frozenset(routes),
-    )
+def knobs(faults: str = "", seed: int = 1, **kw: Any) -> Knobs:
+    """:func:`support.knobs` with this suite's defaults: 429s ask for a 0.2 s wait,
+    timeouts hold the connection 1.5 s."""
+    return support_knobs(faults, seed, **{"retry_after": 0.2, "timeout_hold_s": 1.5, **kw})
 
 
-def start(
+@contextmanager
+def running(
     provider: str,
     knob: Knobs | None = None,
     propagation_delay_ms: float = 0,
     state_path: Path | None = None,
-) -> Emu:
-    clock = Clock()
+) -> Iterator[Emu]:
+    """A fresh emulator of ``provider``, served until the block ends."""
+    clock = FakeClock(real=True)
     app: Any
     if provider == "algolia":
         app = AlgoliaEmulator(
@@ -334,16 +310,8 @@ def start(
             propagation_delay_ms=propagation_delay_ms,
             clock=clock,
         )
-    return Emu(provider, app, start_in_thread(app, knob or Knobs()), clock, state_path)
-
-
-@contextmanager
-def running(provider: str, knob: Knobs | None = None, **kw: Any) -> Iterator[Emu]:
-    emu = start(provider, knob, **kw)
-    try:
-        yield emu
-    finally:
-        emu.stop()
+    with Servers() as servers:
+        yield Emu(provider, app, servers.start(app, knob), clock, state_path)
 
 
 # -- running keystate -------------------------------------------------------------------

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from support import Servers
 
 from keystate.cli import cli
 from keystate.emulators.algolia import AlgoliaEmulator
 from keystate.emulators.coveo import CoveoEmulator
-from keystate.emulators.faults import Knobs
-from keystate.emulators.http import RunningServer, start_in_thread
+from keystate.emulators.http import RunningServer
 
 ALGOLIA_APP_ID = "RELIABLE1"
 # Canary credentials: each must never appear in any output but the secrets sink.
@@ -76,8 +76,8 @@ class Emulators:
 def emulators() -> Iterator[Emulators]:
     algolia = AlgoliaEmulator(app_id=ALGOLIA_APP_ID, admin_key=ALGOLIA_ADMIN_KEY)
     coveo = CoveoEmulator(organization_id=COVEO_ORG, token=COVEO_TOKEN)
-    with start_in_thread(algolia, Knobs()) as a, start_in_thread(coveo, Knobs()) as c:
-        yield Emulators(algolia, coveo, a, c)
+    with Servers() as servers:
+        yield Emulators(algolia, coveo, servers.start(algolia), servers.start(coveo))
 
 
 def invoke(args: list[str], env: Mapping[str, str], cwd: Path | None = None) -> Result:

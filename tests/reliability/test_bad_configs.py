@@ -6,8 +6,10 @@ must give exactly the expected errors, each naming file:line, and then:
 
 * exit code 1, no traceback, no "Internal error";
 * not one connection or request to either emulator, no file created or changed;
-* bounded wall time and memory: tracemalloc for the corpus run in-process, the peak RSS
-  of a real process (``getrusage`` in the child) for the huge and hostile inputs.
+* bounded memory: tracemalloc for the corpus run in-process, the peak RSS of a real
+  process (``VmHWM`` in the child) for the huge and hostile inputs; and an end: a run
+  that blocks (a FIFO, /dev/zero) fails at the process timeout. Wall times are recorded
+  with the suite's figures (docs/reliability.md), never asserted.
 
 Corpus format: each ``NAME.yaml`` opens with ``# expect: LINE: fragment`` lines (``-``
 for a problem with no line), one per expected error; a directory case (for ``-c DIR``)
@@ -44,8 +46,7 @@ if TYPE_CHECKING:
 
 CORPUS = Path(__file__).parent / "bad_configs"
 COMMANDS = ("validate", "plan")
-# Generous bounds: these runs take milliseconds; a loaded 2-core CI box is far slower.
-CORPUS_SECONDS = 15.0
+# A generous bound: these runs take a few MiB.
 CORPUS_PEAK_MIB = 64.0
 
 
@@ -206,7 +207,6 @@ def test_corpus(
     assert emus.traffic() == 0, "a request reached an emulator"
     assert emus.stored() == before_live
     assert tree_state(tmp_path) == before_tree, "a file was created or changed"
-    assert seconds < CORPUS_SECONDS
     assert peak < CORPUS_PEAK_MIB, f"{peak:.1f} MiB"
 
 
@@ -229,7 +229,6 @@ def test_valid_control_config_does_reach_both_emulators(emus: Emulators, tmp_pat
 class Generated:
     target: Path  # what -c names
     expects: list[Expect]  # file relative to the tmp directory
-    max_seconds: float = 30.0
     max_rss_mib: float = 200.0
 
 
@@ -268,7 +267,6 @@ def gen_million_nodes(tmp: Path) -> Generated:
     return Generated(
         path,
         [Expect("nodes.yaml", 2, "more than 1,000,000 YAML nodes; split it")],
-        max_seconds=120.0,
         max_rss_mib=768.0,
     )
 
@@ -364,13 +362,13 @@ def gen_dangling(tmp: Path) -> Generated:
 def gen_device(tmp: Path) -> Generated:
     d = _dir_with(tmp)
     (d / "zero.yaml").symlink_to("/dev/zero")
-    return Generated(d, [Expect("conf/zero.yaml", 1, "not a regular file")], max_seconds=20.0)
+    return Generated(d, [Expect("conf/zero.yaml", 1, "not a regular file")])
 
 
 def gen_fifo(tmp: Path) -> Generated:
     d = _dir_with(tmp)
     os.mkfifo(d / "pipe.yaml")
-    return Generated(d, [Expect("conf/pipe.yaml", 1, "not a regular file")], max_seconds=20.0)
+    return Generated(d, [Expect("conf/pipe.yaml", 1, "not a regular file")])
 
 
 def gen_subdirectory(tmp: Path) -> Generated:
@@ -434,5 +432,4 @@ def test_generated_input_in_a_real_process(
     check_output(proc.stdout, proc.stderr, proc.exit_code, made.expects, lambda f: str(work / f))
     assert emus.traffic() == 0
     assert tree_state(work) == before
-    assert proc.seconds < made.max_seconds, f"{proc.seconds:.1f}s"
     assert proc.max_rss_mib < made.max_rss_mib, f"{proc.max_rss_mib:.0f} MiB"

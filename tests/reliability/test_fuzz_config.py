@@ -445,11 +445,25 @@ def test_found_by_the_fuzzer(name: str, tmp_path: Path, figures: Figures) -> Non
 
 @pytest.mark.parametrize("days", [-1, 0, 1, 10_000, 2_900_000])
 def test_expiry_edges(days: int, tmp_path: Path, figures: Figures) -> None:
-    """Dates around now and near the end of the calendar, as text and as YAML timestamps."""
+    """Dates around now and near the end of the calendar, as text and as YAML timestamps:
+    a date at or before now is an error at its file:line:column, a later one is kept."""
     try:
-        moment = (NOW + timedelta(days=days)).isoformat()
+        moment = NOW + timedelta(days=days)
     except OverflowError:
-        moment = "9999-12-31T23:59:59+00:00"
-    for value in (moment, f'"{moment}"'):
+        moment = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    line = _lines(BASE_TEXTS[1]).index("      expires_at: 2030-01-01T00:00:00+05:30") + 1
+    for value in (moment.isoformat(), f'"{moment.isoformat()}"'):
         text = BASE_TEXTS[1].replace("2030-01-01T00:00:00+05:30", value)
         check_config(_utf8(text), tmp_path, figures)
+        path = tmp_path / "keystate.yaml"
+        if moment > NOW:
+            config = load_config(path, env=ENV, now=NOW)
+            assert config.keys["a"]["k2"].fields["expires_at"] == moment, value
+            continue
+        with pytest.raises(ConfigError) as caught:
+            load_config(path, env=ENV, now=NOW)
+        shown = moment.isoformat().replace("+00:00", "Z")
+        assert [str(p) for p in caught.value.problems] == [
+            f"{path}:{line}:19: error: expires_at {shown} is in the past; "
+            "the key would expire at once: extend it or remove the key"
+        ], value

@@ -28,13 +28,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from support import Servers, knobs
 
 from keystate import planfile
 from keystate.config import load_config
 from keystate.contract import ConnectOptions
 from keystate.emulators.algolia import AlgoliaEmulator
-from keystate.emulators.faults import FaultSpec, Knobs
-from keystate.emulators.http import start_in_thread
 from keystate.errors import ConfigError
 from keystate.providers import connect
 from keystate.secrets import SecretsSink
@@ -401,10 +400,9 @@ def _config_with_one_new_key(tmp: Path, url: str, name: str = "web") -> Path:
 
 
 @pytest.fixture
-def algolia_emulator() -> Iterator[tuple[AlgoliaEmulator, str]]:
+def algolia_emulator(serve: Servers) -> tuple[AlgoliaEmulator, str]:
     emulator = AlgoliaEmulator(app_id=ALGOLIA_APP_ID, admin_key=ALGOLIA_ADMIN_KEY)
-    with start_in_thread(emulator, Knobs()) as server:
-        yield emulator, server.url
+    return emulator, serve(emulator).url
 
 
 @pytest.fixture
@@ -686,8 +684,8 @@ def test_every_command_and_format_leaks_nothing(
 
     # A create that fails on the server, and the last-resort "Internal error" path.
     faulty = AlgoliaEmulator(app_id=ALGOLIA_APP_ID, admin_key=ALGOLIA_ADMIN_KEY)
-    knobs = Knobs(faults=FaultSpec.parse("500=1"), fault_seed=1, fault_routes=frozenset({"add"}))
-    with start_in_thread(faulty, knobs) as server:
+    with Servers() as servers:
+        server = servers.start(faulty, knobs("500=1", seed=1, routes=("add",)))
         broken = tmp_path / "broken.yaml"
         broken.write_text(
             f"version: 1\naccounts:\n{algolia_account(server.url)}keys:\n  algolia-prod:\n"
