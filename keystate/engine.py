@@ -111,7 +111,7 @@ def plan_from_live(config: Config, live: dict[str, list[LiveKey]]) -> Plan:
             errors.append(str(exc))
     if errors:
         raise PlanError("\n".join(errors))
-    return new_plan(diffs, config.owner, [])
+    return new_plan(diffs, config.owner, [], config.secrets.default_sinks)
 
 
 def _diff_one(config: Config, name: str, live: list[LiveKey]) -> AccountDiff:
@@ -196,4 +196,9 @@ async def _plan_all(config: Config, conns: Connections, release_keys: bool) -> P
     errors = [one.plan_error for one in planned if one.plan_error is not None]
     if errors:
         raise PlanError("\n".join(errors))
-    return new_plan([one.diff for one in planned if one.diff is not None], config.owner, [])
+    return new_plan(
+        [one.diff for one in planned if one.diff is not None],
+        config.owner,
+        [],
+        config.secrets.default_sinks,
+    )
