@@ -12,6 +12,7 @@ VPC endpoint, or a local test server).
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from keystate.sinks.base import Delivery, SinkFailed, scrub
@@ -20,6 +21,7 @@ from keystate.sinks.spec import AwsSinkSpec
 EXTRA_HINT = "the aws_secrets_manager sink needs boto3: pip install 'keystate[aws]'"
 _NOT_FOUND = "ResourceNotFoundException"
 _EXISTS = "ResourceExistsException"
+_CHATTY = ("boto3", "botocore", "urllib3", "s3transfer")
 
 
 def boto3_missing() -> bool:
@@ -41,9 +43,20 @@ class AwsSink:
                 import boto3  # type: ignore[import-untyped]
             except ImportError:
                 raise SinkFailed(f"sink '{self.name}': {EXTRA_HINT}") from None
+            from botocore.config import Config  # type: ignore[import-untyped]
+
+            for name in _CHATTY:  # their debug logs show request bodies: values
+                logging.getLogger(name).setLevel(logging.WARNING)
             session = boto3.session.Session()
             client = session.client(
-                "secretsmanager", region_name=region, endpoint_url=self.spec.endpoint_url
+                "secretsmanager",
+                region_name=region,
+                endpoint_url=self.spec.endpoint_url,
+                config=Config(
+                    connect_timeout=5,
+                    read_timeout=30,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                ),
             )
             self._clients[region] = client
         return client
