@@ -84,7 +84,7 @@ def test_the_gate_counts_configured_sinks(
     algolia: Algolia, write: Callable[..., Path], run: Callable[..., Result], tmp_path: Path
 ) -> None:
     out = tmp_path / "out.jsonl"
-    keys = KEY + f"    l:\n      acl: [search]\n      deliver_to: f\n"
+    keys = KEY + "    l:\n      acl: [search]\n      deliver_to: f\n"
     config = write(
         config_text(algolia.url, f"secrets:\n  sinks:\n    f: {{file: '{out}'}}\n", keys)
     )
@@ -178,7 +178,7 @@ def test_a_failed_sink_does_not_stop_the_others(tmp_path: Path) -> None:
         rescue_dir=tmp_path / "rescue",
     )
     deliveries = Deliveries(config, None)
-    with pytest.raises(Exception, match="sink 'bad'.* exited with status 2.*rescue file"):
+    with pytest.raises(Exception, match=r"sink 'bad'.* exited with status 2.*rescue file"):
         deliveries.deliver(item(), ("bad", "good"), "create")
     deliveries.close()
     assert json.loads(out.read_text())["value"] == "v" * 32
