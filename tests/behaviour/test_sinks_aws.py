@@ -9,13 +9,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3  # the dev extra: make test installs it, with moto[server]
 import pytest
 from click.testing import Result
+from moto import server as moto_server
 
 from .harness import HARNESSES, Harness, Running, markers
-
-boto3 = pytest.importorskip("boto3", reason="make test installs boto3 (the dev extra)")
-moto_server = pytest.importorskip("moto.server")
 
 REGION = "us-east-1"
 AWS_ENV = {
