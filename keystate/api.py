@@ -70,16 +70,19 @@ async def apply_config_async(
     parallelism: int = 4,
 ) -> list[Result]:
     """Plan, check the safety gates, and execute: what ``keystate apply --auto-approve``
-    does. New key values go to ``secrets_out`` (a JSON-lines file, mode 0600). Raises
+    does. New key values go to their configured sinks (``secrets:``, docs/secrets.md);
+    ``secrets_out`` (a JSON-lines file, mode 0600) overrides the default sink. A value
+    that does not reach every sink is kept in a rescue file and its change fails. Raises
     SafetyError (nothing changed) when a gate refuses; a change that fails is a
     ``Result`` with ``Outcome.FAILED``, not an exception. ``max_delete_ratio`` defaults
     to the command line's (0.25)."""
     from keystate.apply import ApplyOptions, apply_plan
     from keystate.contract import ConnectOptions
     from keystate.engine import make_plan
-    from keystate.errors import SafetyError
+    from keystate.errors import SafetyError, UsageError
     from keystate.plan import DEFAULT_MAX_DELETE_RATIO
     from keystate.secrets import SecretsSink
+    from keystate.sinks.delivery import Deliveries
 
     ratio = DEFAULT_MAX_DELETE_RATIO if max_delete_ratio is None else max_delete_ratio
 
@@ -92,13 +95,17 @@ async def apply_config_async(
             raise SafetyError(reasons)
         if not the_plan.has_changes:
             return []
-        sink = SecretsSink.open(str(secrets_out)) if secrets_out is not None else None
+        out = (str(secrets_out), SecretsSink.open(str(secrets_out))) if secrets_out else None
+        deliveries = Deliveries(config.secrets, the_plan.owner, out)
         try:
-            options = ApplyOptions(parallelism=parallelism, sink=sink)
+            used = [s for c in the_plan.changes if c.gives_value for s in the_plan.deliver_to(c)]
+            problems = deliveries.preflight(used)
+            if problems:
+                raise UsageError("; ".join(problems))
+            options = ApplyOptions(parallelism=parallelism, deliveries=deliveries)
             return await apply_plan(the_plan, conns.providers, options)
         finally:
-            if sink is not None:
-                sink.close()
+            deliveries.close()
     finally:
         await conns.aclose()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from keystate import lint
 from keystate._version import __version__
+from keystate.config.secrets import EXEC_TIMEOUT_MAX
 from keystate.config.state import ACCOUNT_COMMON, KEY_COMMON
 from keystate.contract import (
     FieldSpec,
@@ -29,6 +30,7 @@ _NAME = f"^{NAME_PATTERN}$"
 _VARIABLE = r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$"
 # https://anything, or plain http:// to a loopback host only.
 _URL = r"^(https://[^/?#]+|http://(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?)/?$"
+_PLACEHOLDERS = "May use {account}, {name}, {name_upper}, {owner}, {fingerprint}"
 _SELECTORS = {"fingerprint": "fingerprint:[0-9a-fA-F]{12,64}", "id": "id:.+"}
 
 JSON = dict[str, Any]
@@ -50,6 +52,7 @@ def build() -> JSON:
                 "propertyNames": {"pattern": _NAME},
                 "additionalProperties": {"$ref": "#/$defs/account"},
             },
+            "secrets": _secrets(),
             "keys": {
                 "type": ["object", "null"],
                 "propertyNames": {"pattern": _NAME},
@@ -64,6 +67,18 @@ def build() -> JSON:
             "account": {"oneOf": [{"$ref": f"#/$defs/account_{s.name}"} for s in schemas]},
             "key": {"anyOf": [{"$ref": f"#/$defs/key_{s.name}"} for s in schemas]},
             "variable": {"type": "string", "pattern": _VARIABLE},
+            "deliver_to": {
+                "description": "The secret sink(s) new values of these keys go to",
+                "anyOf": [
+                    {"type": "string", "pattern": _NAME},
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "uniqueItems": True,
+                        "items": {"type": "string", "pattern": _NAME},
+                    },
+                ],
+            },
             **{f"account_{s.name}": _account(s) for s in schemas},
             **{f"key_{s.name}": _key(s, schemas) for s in schemas},
         },
@@ -78,6 +93,7 @@ def _account(schema: ProviderSchema) -> JSON:
         "write_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
         "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
         "wait_timeout": {"type": "number", "minimum": 0, "maximum": 3600},
+        "deliver_to": {"$ref": "#/$defs/deliver_to"},
     }
     assert set(properties) == set(ACCOUNT_COMMON)
     rules: list[JSON] = []
@@ -105,6 +121,54 @@ def _account(schema: ProviderSchema) -> JSON:
     return out
 
 
+def _secrets() -> JSON:
+    """``secrets:`` (docs/secrets.md): named sinks, each exactly one kind."""
+    template = {"type": "string", "minLength": 1, "description": _PLACEHOLDERS}
+    kinds: dict[str, JSON] = {
+        "file": template,
+        "exec": {"type": "array", "minItems": 1, "items": template},
+        "aws_secrets_manager": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["region", "name"],
+            "properties": {
+                "region": template,
+                "name": template,
+                "endpoint_url": {"type": "string", "pattern": _URL},
+            },
+        },
+    }
+    sink: JSON = {
+        "oneOf": [
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [kind],
+                "properties": {kind: body}
+                | (
+                    {"timeout": {"type": "number", "minimum": 0.1, "maximum": EXEC_TIMEOUT_MAX}}
+                    if kind == "exec"
+                    else {}
+                ),
+            }
+            for kind, body in kinds.items()
+        ]
+    }
+    return {
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "properties": {
+            "default": {"type": "string", "pattern": _NAME},
+            "rescue_dir": {"type": "string", "minLength": 1},
+            "sinks": {
+                "type": ["object", "null"],
+                "propertyNames": {"pattern": _NAME},
+                "additionalProperties": sink,
+            },
+        },
+    }
+
+
 def _setting(spec: SettingSpec) -> JSON:
     base: JSON = {"description": spec.doc}
     if spec.kind is SettingKind.URLS:
@@ -129,6 +193,7 @@ def _key(schema: ProviderSchema, schemas: list[ProviderSchema]) -> JSON:
             "pattern": "^(" + "|".join(_SELECTORS[k] for k in schema.selector_kinds) + ")$",
         },
         "lint_ignore": {"type": "array", "items": {"enum": rule_ids}},
+        "deliver_to": {"$ref": "#/$defs/deliver_to"},
     }
     assert set(properties) == set(KEY_COMMON)
     for spec in schema.fields:

@@ -137,7 +137,7 @@ def plan_from_live(config: Config, live: dict[str, list[LiveKey]]) -> Plan:
             errors.append(str(exc))
     if errors:
         raise PlanError("\n".join(errors))
-    return new_plan(diffs, config.owner, [])
+    return new_plan(diffs, config.owner, [], config.secrets.default_sinks)
 
 
 def _diff_one(config: Config, name: str, live: list[LiveKey]) -> AccountDiff:
@@ -239,4 +239,4 @@ async def _plan_all(config: Config, conns: Connections, release_keys: bool) -> P
         raise PlanError("\n".join(errors))
     warnings = [w for one in planned for w in one.warnings]
     diffs = [one.diff for one in planned if one.diff is not None]
-    return new_plan(diffs, config.owner, warnings)
+    return new_plan(diffs, config.owner, warnings, config.secrets.default_sinks)

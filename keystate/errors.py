@@ -7,6 +7,8 @@
      ├── UsageError               exit 1   bad command-line usage
      ├── PlanError                exit 1   live state that cannot be planned against
      │                                     (duplicate markers, bad adopt selectors)
+     ├── DeliveryError            exit 1   a new value did not reach every sink of its key
+     │                                     (it is in the rescue file)
      ├── ProviderError            exit 1   an API or transport failure, naming the account
      │    ├── NotFoundError                the key is gone (404)
      │    ├── PermissionDeniedError        the credential lacks a right (401/403); names it
@@ -24,6 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Final
 
 from keystate.model import Location
@@ -99,6 +102,22 @@ class ConfigError(KeystateError):
 
 class PlanError(KeystateError):
     """The live state cannot be planned against safely (e.g. two keys claim one name)."""
+
+
+class DeliveryError(KeystateError):
+    """A new key value did not reach every sink of its key. ``rescued`` is the rescue
+    file that holds it (None: writing that failed too)."""
+
+    def __init__(self, message: str, *, rescued: Path | None) -> None:
+        self.rescued = rescued
+        if rescued is not None:
+            where = f"the value is in the rescue file {rescued} (mode 0600)"
+        else:
+            where = "writing the rescue file failed too"
+        super().__init__(
+            f"{message}; {where}; the key keeps its pending marker: fix the sink and run "
+            "apply again (docs/secrets.md)"
+        )
 
 
 class ProviderError(KeystateError):

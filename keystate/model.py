@@ -263,6 +263,9 @@ class KeySpec:
     location: Location | None = field(default=None, compare=False)
     # Where each field, and each member of a set-valued field, was written.
     places: Places | None = field(default=None, compare=False, hash=False, repr=False)
+    # The sinks its new values go to (its own deliver_to, else its account's); empty:
+    # the default sink (DESIGN §12).
+    deliver_to: tuple[str, ...] = field(default=(), compare=False)
 
     def where(self, field_name: str, member: object = None) -> Location | None:
         """The most precise known place of a field (or of one of its members)."""

@@ -111,6 +111,11 @@ class Change:
         return f"{self.reason.note}: {self.detail}" if self.detail else self.reason.note
 
     @property
+    def gives_value(self) -> bool:
+        """Whether applying it delivers a key value to the secrets sinks."""
+        return self.action in CREATING or self.delivers_value
+
+    @property
     def changed_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
@@ -145,6 +150,8 @@ class Plan:
     owner: str | None
     created_at: datetime
     warnings: tuple[str, ...] = ()
+    # Where new values go when a key names no sink (the configuration's default sink).
+    default_sinks: tuple[str, ...] = ()
 
     @property
     def changes(self) -> Iterator[Change]:
@@ -167,22 +174,31 @@ class Plan:
         counts["unmanaged"] = sum(len(a.unmanaged) for a in self.accounts)
         return counts
 
+    def deliver_to(self, change: Change) -> tuple[str, ...]:
+        """The sinks a change delivers a new value to (empty: none configured, so only
+        ``--secrets-out`` can take it; also empty for changes that make no value)."""
+        if change.desired is None or not change.gives_value:
+            return ()
+        return change.desired.deliver_to or self.default_sinks
+
     def gate(self, *, force: bool, max_delete_ratio: float, secrets_sink: bool) -> list[str]:
-        """Reasons to refuse applying this plan (empty: go ahead)."""
+        """Reasons to refuse applying this plan (empty: go ahead). ``secrets_sink``:
+        ``--secrets-out`` was given; without it, every new value needs a configured sink."""
         reasons = list(self.refusals)
         if not force:
             reasons += [
                 r for a in self.accounts if (r := _mass_removal(a, max_delete_ratio)) is not None
             ]
-        creating = [c for c in self.changes if c.action in CREATING or c.delivers_value]
+        creating = [c for c in self.changes if c.gives_value and not self.deliver_to(c)]
         if creating and not secrets_sink:
             names = ", ".join(c.address for c in creating[:3]) + (
                 ", ..." if len(creating) > 3 else ""
             )
             reasons.append(
-                f"the plan creates {len(creating)} key value(s) ({names}) and no --secrets-out "
-                "was given, so the new values would be lost; pass --secrets-out FILE (or - for "
-                "standard output)"
+                f"the plan creates {len(creating)} key value(s) ({names}) with no secrets sink "
+                "configured, and no --secrets-out was given, so the new values would be lost; "
+                "pass --secrets-out FILE (or - for standard output), or configure secrets: "
+                "sinks (docs/secrets.md)"
             )
         return reasons
 
@@ -204,7 +220,12 @@ def _mass_removal(account: AccountDiff, max_delete_ratio: float) -> str | None:
     )
 
 
-def new_plan(accounts: list[AccountDiff], owner: str | None, warnings: list[str]) -> Plan:
+def new_plan(
+    accounts: list[AccountDiff],
+    owner: str | None,
+    warnings: list[str],
+    default_sinks: tuple[str, ...] = (),
+) -> Plan:
     ordered = tuple(sorted(accounts, key=lambda a: a.account.name))
     notices = [n for a in ordered for n in a.notices]
-    return Plan(ordered, owner, datetime.now(UTC), (*warnings, *notices))
+    return Plan(ordered, owner, datetime.now(UTC), (*warnings, *notices), default_sinks)

@@ -75,6 +75,7 @@ class ChangeDocument(TypedDict):
     note: NotRequired[str]
     reason: NotRequired[str]
     delivers_value: NotRequired[bool]
+    deliver_to: NotRequired[list[str]]
 
 
 class UnmanagedDocument(TypedDict):
@@ -108,7 +109,7 @@ def document(plan: Plan, *, unmanaged: bool = False) -> PlanDocument:
         "created_at": kinds.format_timestamp(plan.created_at),
         "owner": plan.owner,
         "accounts": [_account(a) for a in plan.accounts],
-        "changes": [_change(a.schema, c) for a in plan.accounts for c in a.changes],
+        "changes": [_change(a.schema, c, plan) for a in plan.accounts for c in a.changes],
         "summary": plan.counts(),
         "warnings": list(plan.warnings),
         "refusals": list(plan.refusals),
@@ -163,7 +164,7 @@ def live_view(schema: ProviderSchema, key: LiveKey) -> KeyView:
     return view
 
 
-def _change(schema: ProviderSchema, change: Change) -> ChangeDocument:
+def _change(schema: ProviderSchema, change: Change, plan: Plan) -> ChangeDocument:
     out: ChangeDocument = {
         "address": change.address,
         "account": change.account,
@@ -183,6 +184,8 @@ def _change(schema: ProviderSchema, change: Change) -> ChangeDocument:
         out["reason"] = change.reason.value
     if change.delivers_value:
         out["delivers_value"] = True
+    if sinks := plan.deliver_to(change):
+        out["deliver_to"] = list(sinks)
     return out
 
 
@@ -372,6 +375,7 @@ def _rebuild(schema: ProviderSchema, item: ChangeDocument, owner: str | None) ->
             description=str(after[DESCRIPTION]),
             fields=_fields(schema, after),
             protect=bool(after[PROTECT]),
+            deliver_to=tuple(str(s) for s in item.get("deliver_to", [])),
         )
     if before is not None:
         stored = str(before[DESCRIPTION])

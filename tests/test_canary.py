@@ -144,3 +144,41 @@ def test_reprs_and_plan_objects_hold_no_values(
     assert value not in text
     assert ADMIN_KEY not in text
     assert "Secret(sha256:" in text
+
+
+def test_sink_objects_and_errors_hold_no_values(tmp_path: Path) -> None:
+    """A value on its way to a sink: the delivery, its failure and the rescue file's
+    record in a log line show fingerprints only."""
+    import sys
+    from datetime import UTC, datetime
+
+    from keystate.errors import DeliveryError
+    from keystate.secrets import DeliveredSecret, Secret
+    from keystate.sinks import SecretsConfig, SinkSpec
+    from keystate.sinks.base import Delivery
+    from keystate.sinks.delivery import Deliveries
+    from keystate.sinks.spec import ExecSinkSpec, Placeholders
+
+    value = "c4nary" + "7" * 26
+    item = DeliveredSecret("a/k", "a", "k", "algolia", "id", Secret(value), datetime.now(UTC))
+    echo = "import sys; v = sys.stdin.read(); print(v); sys.exit('bad ' + v)"
+    config = SecretsConfig(
+        {"echo": SinkSpec("echo", ExecSinkSpec((sys.executable, "-c", echo)))},
+        rescue_dir=tmp_path,
+    )
+    deliveries = Deliveries(config, None)
+    try:
+        deliveries.deliver(item, ("echo",), "create")
+    except DeliveryError as exc:
+        error = exc
+    deliveries.close()
+    texts = [
+        repr(item),
+        repr(Delivery(item, Placeholders("a", "k", None, item.value.fingerprint), "create")),
+        repr(deliveries.sinks),
+        str(error),
+        repr(error),
+    ]
+    text = "\n".join(texts)
+    assert value not in text
+    assert "[REDACTED]" in str(error)  # the command's stderr, scrubbed

@@ -270,6 +270,41 @@ CASES: list[tuple[str, str, int, str]] = [
     ),
     ("deep-nesting", "version: 1\nx: " + "[" * 200 + "]" * 200 + "\n", 2, "nesting deeper than"),
     ("non-string-key", "version: 1\n[a, b]: 1\n", 2, "mapping keys must be plain strings"),
+    # secrets: and deliver_to (docs/secrets.md)
+    (
+        "sink-unknown-placeholder",
+        HEAD + "secrets:\n  sinks:\n    s: {{file: 'out-{{nam}}.jsonl'}}\n",
+        12,
+        "unknown placeholder {nam}",
+    ),
+    (
+        "sink-two-kinds",
+        HEAD + "secrets:\n  sinks:\n    s: {{file: a, exec: [b]}}\n",
+        12,
+        "needs exactly one of file, exec, aws_secrets_manager",
+    ),
+    (
+        "sink-exec-string",
+        HEAD + "secrets:\n  sinks:\n    s: {{exec: gh secret set}}\n",
+        12,
+        "exec must be a list of arguments",
+    ),
+    (
+        "deliver-to-unknown",
+        HEAD
+        + "secrets:\n  sinks:\n    s: {{file: a}}\nkeys:\n  algolia-prod:\n    k:\n"
+        + "      acl: [search]\n      deliver_to: [t]\n",
+        17,
+        "unknown sink 't'",
+    ),
+    ("default-sink-unknown", HEAD + "secrets:\n  default: nope\n", 11, "unknown sink 'nope'"),
+    (
+        "aws-sink-missing-name",
+        HEAD + "secrets:\n  sinks:\n    s:\n      aws_secrets_manager: {{region: us-east-1}}\n",
+        13,
+        "aws_secrets_manager is missing 'name'",
+    ),
+    ("secrets-unknown-field", HEAD + "secrets:\n  defualt: x\n", 11, "unknown field 'defualt'"),
 ]
 
 

@@ -28,6 +28,9 @@ SCHEMA_BLIND = {
     "secret-file-missing",
     "keys-unknown-account",
     "past-date",
+    "sink-unknown-placeholder",
+    "deliver-to-unknown",
+    "default-sink-unknown",
 }
 
 

@@ -56,6 +56,11 @@ class Creator:
         self.options = options
         self.visibility = visibility
         self.listing = SharedListing(provider)
+        # What made each new value, for the sinks (KEYSTATE_ACTION): finishing an
+        # interrupted create delivers the value of a create.
+        self.actions = {
+            c.name: "create" if c.delivers_value else c.action.value for c in diff.changes
+        }
 
     def stored(self, spec: KeySpec, pending: bool = False) -> str:
         marker = replace(marker_for(spec, self.owner), pending=pending)
@@ -183,22 +188,24 @@ class Creator:
         )
 
     def deliver(self, spec: KeySpec, created: CreatedKey) -> None:
-        sink = self.options.sink
-        if sink is None:
+        """Deliver a new value to every sink of its key (DESIGN §12). Raises
+        DeliveryError, the value kept in the rescue file, when a sink failed: the key
+        then keeps its ``;pending`` marker and the caller must not retire a predecessor."""
+        deliveries = self.options.deliveries
+        if deliveries is None:
             raise ProviderError(
                 f"{spec.address}: created, but there is no secrets sink for its value"
             )
-        sink.deliver(
-            DeliveredSecret(
-                address=spec.address,
-                account=spec.account,
-                name=spec.name,
-                provider=self.diff.schema.name,
-                id=created.live.id or created.live.ref,
-                value=created.value,
-                created_at=created.created_at,
-            )
+        item = DeliveredSecret(
+            address=spec.address,
+            account=spec.account,
+            name=spec.name,
+            provider=self.diff.schema.name,
+            id=created.live.id or created.live.ref,
+            value=created.value,
+            created_at=created.created_at,
         )
+        deliveries.deliver(item, spec.deliver_to, self.actions.get(spec.name, "create"))
 
     async def claim_orphan(self, spec: KeySpec, pending: LiveKey) -> None:
         """A ``;pending`` key is an interrupted create — or another apply's create in

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from keystate.model import Action
-from keystate.secrets import SecretsSink
+
+if TYPE_CHECKING:
+    from keystate.sinks.delivery import Deliveries
 
 DEFAULT_PARALLELISM: Final = 4
 DEFAULT_WAIT_TIMEOUT: Final = 30.0
@@ -43,7 +45,8 @@ class Result:
 class ApplyOptions:
     parallelism: int = DEFAULT_PARALLELISM
     wait_timeout: float | None = None
-    sink: SecretsSink | None = None
+    # Where new values go (the configured sinks, --secrets-out, the rescue file).
+    deliveries: Deliveries | None = None
     on_result: Callable[[Result], None] | None = None
 
 

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from keystate.config import Config
     from keystate.contract import ConnectOptions
     from keystate.plan import Plan
+    from keystate.sinks import SecretsConfig
+    from keystate.sinks.delivery import Deliveries
 
 
 def connect_options(ui: Ui) -> ConnectOptions:
@@ -78,7 +80,7 @@ class ApplyRun:
             if not _confirm(ui, auto_approve):
                 ui.err("Apply cancelled; nothing was changed.")
                 return EXIT_ERROR
-            return await self.execute(the_plan, conns)
+            return await self.execute(the_plan, conns, config.secrets)
         finally:
             await conns.aclose()
 
@@ -88,6 +90,7 @@ class ApplyRun:
         from keystate.apply import bind_live
         from keystate.engine import open_connections, read_live
         from keystate.providers import schema_for
+        from keystate.sinks import SecretsConfig
 
         ui = self.ui
         document = files.load(planfile)
@@ -110,7 +113,8 @@ class ApplyRun:
         try:
             ui.progress("Checking that the plan is still current...")
             bound = bind_live(the_plan, await read_live(conns))
-            return await self.execute(bound, conns)
+            secrets = config.secrets if config is not None else SecretsConfig()
+            return await self.execute(bound, conns, secrets)
         finally:
             await conns.aclose()
 
@@ -120,38 +124,60 @@ class ApplyRun:
             _write_report(self.report_path, [])
         return EXIT_OK
 
-    async def execute(self, the_plan: Plan, conns: Any) -> int:
+    async def execute(self, the_plan: Plan, conns: Any, secrets: SecretsConfig) -> int:
         from keystate.apply import ApplyOptions, apply_plan
 
-        sink = _open_sink(self.ui, self.secrets_out) if self.secrets_out else None
+        deliveries = open_deliveries(self.ui, the_plan, secrets, self.secrets_out)
         try:
             results = await apply_plan(
                 the_plan,
                 conns.providers,
-                ApplyOptions(parallelism=self.parallelism, sink=sink, on_result=_printer(self.ui)),
+                ApplyOptions(
+                    parallelism=self.parallelism,
+                    deliveries=deliveries,
+                    on_result=_printer(self.ui, deliveries),
+                ),
             )
         finally:
-            if sink is not None:
-                sink.close()
+            deliveries.close()
         if self.report_path is not None:
             _write_report(self.report_path, results)
-        return _summarise(self.ui, results, sink.delivered if sink else 0, self.secrets_out)
+        return _summarise(self.ui, results, deliveries)
 
 
-def _open_sink(ui: Ui, dest: str) -> Any:
+def open_deliveries(
+    ui: Ui, the_plan: Plan, secrets: SecretsConfig, secrets_out: str | None
+) -> Deliveries:
+    """The sinks of this run, checked before anything changes: every sink the plan
+    names exists and is usable (UsageError otherwise)."""
     from keystate.secrets import SecretsSink
+    from keystate.sinks.delivery import Deliveries
 
-    try:
-        sink = SecretsSink.open(dest)
-    except OSError as exc:
-        raise UsageError(f"--secrets-out {dest}: {exc.strerror or exc}") from None
-    if sink.repaired_mode is not None:
-        ui.err(
-            f"Warning: --secrets-out {dest} was readable by others (mode "
-            f"{sink.repaired_mode:04o}); it is now 0600. Values written to it before may "
-            "have been read."
-        )
-    return sink
+    opened = None
+    if secrets_out is not None:
+        try:
+            opened = (secrets_out, SecretsSink.open(secrets_out))
+        except OSError as exc:
+            raise UsageError(f"--secrets-out {secrets_out}: {exc.strerror or exc}") from None
+        if opened[1].repaired_mode is not None:
+            ui.err(
+                f"Warning: --secrets-out {secrets_out} was readable by others (mode "
+                f"{opened[1].repaired_mode:04o}); it is now 0600. Values written to it before "
+                "may have been read."
+            )
+    deliveries = Deliveries(secrets, the_plan.owner, opened)
+    problems = deliveries.preflight(
+        [
+            sink
+            for c in the_plan.changes
+            if c.gives_value
+            for sink in deliveries.targets(the_plan.deliver_to(c))
+        ]
+    )
+    if problems:
+        deliveries.close()
+        raise UsageError("; ".join(problems))
+    return deliveries
 
 
 def _confirm(ui: Ui, auto_approve: bool) -> bool:
@@ -167,10 +193,12 @@ def _confirm(ui: Ui, auto_approve: bool) -> bool:
     return str(answer).strip() == "yes"
 
 
-def _printer(ui: Ui) -> Callable[[Result], None]:
+def _printer(ui: Ui, deliveries: Deliveries) -> Callable[[Result], None]:
     def show(result: Result) -> None:
         ref = f" ({result.ref})" if result.ref else ""
         ui.out(f"{result.address}: {result.outcome.value.upper()}{ref}: {result.detail}")
+        for warning in deliveries.warnings():
+            ui.err(f"Warning: {warning}")
 
     return show
 
@@ -187,11 +215,21 @@ def _write_report(path: Path, results: Sequence[Result]) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
-def _summarise(ui: Ui, results: Sequence[Result], delivered: int, secrets_out: str | None) -> int:
+def _summarise(ui: Ui, results: Sequence[Result], deliveries: Deliveries) -> int:
     from keystate.apply import Outcome
 
     counts = {o: sum(1 for r in results if r.outcome is o) for o in Outcome}
-    where = f"; {delivered} new key value(s) written to {secrets_out}" if delivered else ""
+    where = ""
+    if deliveries.delivered:
+        sinks = ", ".join(sorted(deliveries.reached))
+        where = f"; {deliveries.delivered} new key value(s) delivered to {sinks}"
+    rescue = deliveries.rescue
+    if rescue.path is not None:
+        ui.err(
+            f"Warning: {rescue.rescued} new key value(s) did not reach all their sinks; they "
+            f"are in {rescue.path} (mode 0600). Fix the sinks and run apply again, or deliver "
+            "them by hand, then delete the file."
+        )
     if counts[Outcome.FAILED] or counts[Outcome.SKIPPED]:
         ui.out(
             f"\nApply finished with errors: {counts[Outcome.DONE]} done, "

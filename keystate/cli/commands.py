@@ -314,6 +314,42 @@ async def _grants(ui: Ui, config: Config, account: str) -> list[Any]:
         await conns.aclose()
 
 
+# -- sinks ------------------------------------------------------------------------------
+@cli.group()
+def sinks() -> None:
+    """The secret sinks new key values are delivered to (docs/secrets.md)."""
+
+
+@sinks.command("check")
+@config_option
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Also check each sink can be reached (commands exist, AWS credentials and "
+    "permissions) without delivering anything.",
+)
+def sinks_check(config_path: Path, live: bool) -> int:
+    """Check every configured sink is well-formed (offline), or usable (--live)."""
+    from keystate.sinks.delivery import Deliveries
+
+    ui = current_ui()
+    config = load(ui, config_path)
+    deliveries = Deliveries(config.secrets, config.owner)
+    try:
+        problems = deliveries.check(live)
+    finally:
+        deliveries.close()
+    for spec in sorted(config.secrets.sinks.values(), key=lambda s: s.name):
+        mine = [p for p in problems if p.startswith(f"sink '{spec.name}'")]
+        default = " (default)" if spec.name == config.secrets.default else ""
+        ui.out(f"{spec.name}{default}: {spec.kind}: {'; '.join(mine) if mine else 'ok'}")
+    if not config.secrets.sinks:
+        ui.out("No sinks configured: new values go to --secrets-out.")
+    if problems:
+        raise UsageError(f"{len(problems)} sink problem(s); see docs/secrets.md")
+    return EXIT_OK
+
+
 # -- emulator ---------------------------------------------------------------------------
 class _EmulatorGroup(click.Group):
     """``keystate emulator ...``, defined in :mod:`keystate.cli.emulator` and

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from keystate.config.files import FileRefused, FileTooLarge, read_regular
-from keystate.config.nodes import YNode, YScalar
+from keystate.config.nodes import YMap, YNode, YScalar
 from keystate.config.reader import Reader, did_you_mean
 from keystate.config.state import (
     ACCOUNT_COMMON,
@@ -43,6 +43,10 @@ def read_accounts(state: LoadState, node: YNode, base_dir: Path) -> None:
         account = _read_account(reader, key, value, base_dir)
         if account is not None:
             state.accounts[key.raw] = account
+        if isinstance(value, YMap):
+            found = next((v for k, v in value.entries if k.raw == "deliver_to"), None)
+            if found is not None:
+                state.sinks.by_account[key.raw] = state.sinks.deliver_to(reader, found) or ()
 
 
 def _read_account(

@@ -6,9 +6,11 @@ known yet wait (:class:`~keystate.config.state.PendingKey`) until every file is 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from keystate import lint
 from keystate.config.fields import FieldReader
-from keystate.config.nodes import YNode, YScalar
+from keystate.config.nodes import YMap, YNode, YScalar
 from keystate.config.reader import Invalid, Reader, did_you_mean
 from keystate.config.state import (
     HEX,
@@ -91,6 +93,14 @@ def read_keys(state: LoadState) -> dict[str, dict[str, KeySpec]]:
 def _read_pending(state: LoadState, pending: PendingKey) -> None:
     provider = state.shapes.of(state.accounts[pending.account].provider)
     spec = _read_key(state.reader, provider, pending, state.owner, state.shapes)
+    if spec is not None and isinstance(pending.node, YMap):
+        node = next((v for k, v in pending.node.entries if k.raw == "deliver_to"), None)
+        sinks = state.sinks
+        deliver_to = sinks.by_account.get(pending.account, ())
+        if node is not None:
+            deliver_to = sinks.deliver_to(state.reader, node) or ()
+        if deliver_to:
+            spec = replace(spec, deliver_to=deliver_to)
     if spec is not None:
         state.specs.setdefault(pending.account, {})[pending.name] = spec
 

@@ -22,6 +22,7 @@ from keystate.config.files import FileRefused, FileTooLarge, read_regular
 from keystate.config.keys import collect_keys, read_keys
 from keystate.config.nodes import YNode, YScalar, decode
 from keystate.config.reader import kind_name, utc_now
+from keystate.config.secrets import check_refs, read_secrets
 from keystate.config.state import (
     SUPPORTED_VERSION,
     TOP_LEVEL,
@@ -62,6 +63,7 @@ def load_config(
         for file in discover(path):
             _load_file(state, file)
         keys = read_keys(state)
+        check_refs(state.reader, state.sinks)
     if not state.version_seen and not _errors(state):
         state.reader.error(Location(state.files[0], 1, 1), "missing 'version: 1'")
     hide = state.reader.hide_env
@@ -77,6 +79,7 @@ def load_config(
         accounts=state.accounts,
         keys=keys,
         warnings=tuple(sorted(warnings, key=Problem.sort_key)),
+        secrets=state.sinks.config(),
     )
 
 
@@ -132,6 +135,8 @@ def _load_file(state: LoadState, file: Path) -> None:
             read_accounts(state, value, base_dir)
         elif key.raw == "keys":
             collect_keys(state, value)
+        elif key.raw == "secrets":
+            read_secrets(reader, state.sinks, value, base_dir)
 
 
 def _read_version(state: LoadState, node: YNode) -> None:

@@ -11,6 +11,7 @@ from typing import Final
 from keystate.config.fields import FieldReader
 from keystate.config.nodes import YNode, YScalar
 from keystate.config.reader import Reader
+from keystate.config.secrets import SinkState
 from keystate.contract import (
     AccountConfig,
     ProviderSchema,
@@ -23,8 +24,9 @@ from keystate.model import (
     Marker,
 )
 from keystate.providers import schema_for
+from keystate.sinks.spec import SecretsConfig
 
-TOP_LEVEL: Final = ("version", "owner", "accounts", "keys")
+TOP_LEVEL: Final = ("version", "owner", "accounts", "keys", "secrets")
 ACCOUNT_COMMON: Final = (
     "provider",
     "removal",
@@ -32,8 +34,9 @@ ACCOUNT_COMMON: Final = (
     "write_timeout",
     "max_attempts",
     "wait_timeout",
+    "deliver_to",
 )
-KEY_COMMON: Final = ("description", "protect", "adopt", "lint_ignore")
+KEY_COMMON: Final = ("description", "protect", "adopt", "lint_ignore", "deliver_to")
 SUPPORTED_VERSION: Final = 1
 NO_RULES: Final[frozenset[str]] = frozenset()  # one object: each frozenset() is a new one
 MAX_SECRET_BYTES: Final = 64 * 1024
@@ -50,6 +53,7 @@ class Config:
     accounts: Mapping[str, AccountConfig]
     keys: Mapping[str, Mapping[str, KeySpec]]
     warnings: tuple[Problem, ...] = ()
+    secrets: SecretsConfig = field(default_factory=SecretsConfig)
 
     def schema(self, account: str) -> ProviderSchema:
         return schema_for(self.accounts[account].provider)
@@ -115,6 +119,7 @@ class LoadState:
     keys: list[PendingKey] = field(default_factory=list)
     key_locs: dict[str, dict[str, Location]] = field(default_factory=dict)
     shapes: Shapes = field(default_factory=Shapes)
+    sinks: SinkState = field(default_factory=SinkState)
 
 
 def check_name(reader: Reader, key: YScalar, what: str) -> bool:

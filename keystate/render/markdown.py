@@ -92,20 +92,23 @@ def render(plan: Plan, options: RenderOptions, budget: int = BUDGET) -> str:
 
 
 def _section(plan: Plan, account: AccountDiff) -> _Section:
-    rows = [_row(change) for change in account.changes]
-    one_account = Plan((account,), plan.owner, plan.created_at)
+    rows = [_row(change, plan.deliver_to(change)) for change in account.changes]
+    one_account = Plan((account,), plan.owner, plan.created_at, default_sinks=plan.default_sinks)
     full = text_renderer.render(one_account, RenderOptions(color=False))
     blocks = full.split("keystate will perform the following actions:\n\n", 1)[-1]
     blocks = blocks.split("\nPlan: ", 1)[0].rstrip()
     return _Section(account, rows, _as_diff(blocks))
 
 
-def _row(change: Change) -> str:
+def _row(change: Change, sinks: tuple[str, ...]) -> str:
     fields = []
     for fc in change.fields:
         name = escape(fc.name)
         fields.append(f"**{name}** (forces replacement)" if fc.forces_replacement else name)
     note = escape(change.note or _DEFAULT_NOTES.get(change.action, ""))
+    if sinks:
+        where = "new value delivered to " + ", ".join(f"`{escape(s)}`" for s in sinks)
+        note = f"{note}; {where}" if note else where
     ref = f" <sub>{escape(change.live.ref)}</sub>" if change.live else ""
     symbol = change.action.symbol
     return (

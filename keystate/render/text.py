@@ -57,6 +57,7 @@ def render(plan: Plan, options: RenderOptions) -> str:
         for account in plan.accounts:
             for change in account.changes:
                 lines += _block(account.schema, change, style, plan.owner)
+                lines += _sinks(plan.deliver_to(change))
                 lines.append("")
     lines += _footer(plan)
     for account in plan.accounts:
@@ -109,6 +110,11 @@ def _block(schema: ProviderSchema, change: Change, style: Style, owner: str | No
             "working once the new one is delivered."
         )
     return lines
+
+
+def _sinks(sinks: tuple[str, ...]) -> list[str]:
+    """Where a new value goes (keys without a configured sink: --secrets-out, not shown)."""
+    return [f"  New value delivered to: {', '.join(sinks)}"] if sinks else []
 
 
 def _row(symbol: str, name: str, value: str, width: int, style: Style) -> str:

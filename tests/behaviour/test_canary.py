@@ -4,6 +4,8 @@ output format at -vv, reports, plan files and errors. Only the secrets sink hold
 from __future__ import annotations
 
 import json
+import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,3 +99,85 @@ def test_every_command_and_format_leaks_nothing(
     assert outputs["apply stderr"].count("HTTP Request:") >= 5
     sink = secrets.read_text()
     assert all(v in sink for v in delivered)
+
+
+def test_sink_paths_leak_nothing(
+    harness: Harness,
+    serve: Servers,
+    write: Callable[..., Path],
+    run: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
+    """Every sink path at -vv — exec (a command that echoes the value on stdout and
+    stderr), its failure, the rescue file, an unreachable AWS endpoint, sinks check —
+    shows no value. Only the sinks and the rescue file hold values."""
+    running = harness.start(serve)
+    loud = tmp_path / "loud.py"
+    loud.write_text(
+        "import os, sys\nv = sys.stdin.read()\nprint('got', v)\n"
+        "sys.stderr.write('stored ' + v + ' ' + os.environ['KEYSTATE_KEY'] + '\\n')\n"
+        f"sys.exit(1 if os.path.exists({str(tmp_path / 'fail')!r}) else 0)\n"
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    file_sink = tmp_path / "file.jsonl"
+    secrets = (
+        f"secrets:\n  default: loud\n  rescue_dir: '{tmp_path / 'rescue'}'\n  sinks:\n"
+        f"    loud: {{exec: [{json.dumps(sys.executable)}, '{loud}', '{{name_upper}}']}}\n"
+        f"    file: {{file: '{file_sink}'}}\n"
+        f"    aws: {{aws_secrets_manager: {{region: us-east-1, name: 'k/{{name}}', "
+        f"endpoint_url: '{closed}'}}}}\n"
+    )
+    keys = (
+        harness.key_yaml("ok")
+        + "      deliver_to: [loud, file]\n"
+        + harness.key_yaml("fails")
+        + harness.key_yaml("unreachable")
+        + "      deliver_to: aws\n"
+    )
+    config = write(
+        f"version: 1\n{secrets}accounts:\n{harness.account_yaml(running.url)}"
+        f"keys:\n  {harness.account}:\n{keys}"
+    )
+    env = harness.env | {
+        "AWS_ACCESS_KEY_ID": "AKIACANARY0000000000",
+        "AWS_SECRET_ACCESS_KEY": "canarysecret00000000",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    outputs: dict[str, str] = {}
+    report = tmp_path / "report.json"
+
+    def record(name: str, *args: str) -> Result:
+        result = run("-vv", *args, env=env)
+        outputs[f"{name} stdout"] = result.stdout
+        outputs[f"{name} stderr"] = result.stderr
+        assert "Traceback" not in result.stdout + result.stderr, name
+        return result
+
+    c = ("-c", str(config))
+    for fmt in ("text", "json", "markdown"):
+        record(f"plan-{fmt}", "plan", *c, "--format", fmt)
+    record("check", "sinks", "check", "--live", *c)
+    (tmp_path / "fail").touch()  # "loud" fails for every key
+    first = record("apply-failing", "apply", *c, "--auto-approve", "--report", str(report))
+    assert first.exit_code == 1
+    outputs["report"] = report.read_text()
+    (tmp_path / "fail").unlink()
+    record("apply-again", "apply", *c, "--auto-approve", "--report", str(report))
+    outputs["report-2"] = report.read_text()
+
+    rescued = [
+        json.loads(line)["value"]
+        for path in (tmp_path / "rescue").iterdir()
+        for line in path.read_text().splitlines()
+    ]
+    assert len(rescued) >= 3  # ok, fails and unreachable: each missed a sink
+    secrets_seen = harness.secrets(running) | set(rescued) | {env["AWS_SECRET_ACCESS_KEY"]}
+    assert "stored [REDACTED]" in outputs["apply-failing stdout"] + outputs["apply-failing stderr"]
+    for where, text in outputs.items():
+        for secret in secrets_seen:
+            assert secret not in text, f"a secret leaked into {where}"
+    assert file_sink.exists()
