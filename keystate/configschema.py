@@ -19,6 +19,7 @@ from keystate.contract import (
     FieldSpec,
     Kind,
     ProviderSchema,
+    RecordShape,
     SettingKind,
     SettingSpec,
 )
@@ -249,19 +250,26 @@ def _field(spec: FieldSpec) -> JSON:
             ]
         }
     if kind is Kind.RECORDS and spec.record is not None:
-        shape = spec.record
-        fields: JSON = {}
-        for name in shape.fields:
-            prop: JSON = {"type": "string", "minLength": 1}
-            if name in shape.choices:
-                prop = {"enum": list(shape.choices[name])}
-            if name in shape.defaults:
-                prop["default"] = shape.defaults[name]
-            fields[name] = prop
-        record: JSON = {"type": "object", "additionalProperties": False, "properties": fields}
-        if shape.required:
-            record["required"] = list(shape.required)
-        return base | {"type": "array", "items": record}
+        return base | {"type": "array", "items": _record(spec.record)}
+    return base | {"type": "array", "items": _privilege(spec)}
+
+
+def _record(shape: RecordShape) -> JSON:
+    fields: JSON = {}
+    for name in shape.fields:
+        prop: JSON = {"type": "string", "minLength": 1}
+        if name in shape.choices:
+            prop = {"enum": list(shape.choices[name])}
+        if name in shape.defaults:
+            prop["default"] = shape.defaults[name]
+        fields[name] = prop
+    record: JSON = {"type": "object", "additionalProperties": False, "properties": fields}
+    if shape.required:
+        record["required"] = list(shape.required)
+    return record
+
+
+def _privilege(spec: FieldSpec) -> JSON:
     properties: JSON = {
         "owner": {"type": "string"},
         "target_domain": {"type": "string"},
@@ -276,4 +284,4 @@ def _field(spec: FieldSpec) -> JSON:
         "additionalProperties": False,
         "properties": properties,
     }
-    return base | {"type": "array", "items": item | extra}
+    return item | extra

@@ -14,7 +14,8 @@ from conftest import ADMIN_KEY, APP_ID, Algolia
 
 from keystate.errors import AmbiguousWriteError, NotFoundError, ProviderError
 from keystate.providers.algolia.api import default_hosts, parse_error
-from keystate.providers.http import Host, HostPool, HttpClient, HttpPolicy, retry_after
+from keystate.providers.http import HttpClient
+from keystate.providers.policy import Host, HostPool, HttpPolicy, retry_after
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

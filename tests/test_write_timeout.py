@@ -18,7 +18,8 @@ from keystate.emulators.faults import Knobs
 from keystate.emulators.http import start_in_thread
 from keystate.providers import connect
 from keystate.providers.algolia.api import ALGOLIA_POLICY, parse_error
-from keystate.providers.http import Host, HostPool, HttpClient, HttpPolicy
+from keystate.providers.http import HttpClient
+from keystate.providers.policy import Host, HostPool, HttpPolicy
 
 
 def test_a_create_answered_after_7s_succeeds_without_an_ambiguity_retry(

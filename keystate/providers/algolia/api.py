@@ -27,7 +27,8 @@ from keystate.errors import NotFoundError, Problem, ProviderError, UsageError
 from keystate.kinds import canonical_query
 from keystate.model import FieldValue, KeySpec, LiveKey
 from keystate.providers.algolia.schema import ACL_DOCS, ACLS, SCHEMA
-from keystate.providers.http import ApiError, Host, HostPool, HttpClient, HttpPolicy, response_json
+from keystate.providers.http import ApiError, HttpClient, response_json
+from keystate.providers.policy import Host, HostPool, HttpPolicy
 from keystate.secrets import Secret, fingerprint
 
 FINGERPRINT_SHOWN: Final = 16

@@ -46,7 +46,8 @@ from keystate.providers.coveo.wire import (
     strings_of,
     template_ips,
 )
-from keystate.providers.http import HostPool, HttpClient, HttpPolicy, response_json
+from keystate.providers.http import HttpClient, response_json
+from keystate.providers.policy import HostPool, HttpPolicy
 from keystate.secrets import Secret
 
 COVEO_POLICY: Final = HttpPolicy(connect_timeout=3.0, read_timeout=15.0, write_timeout=30.0)
