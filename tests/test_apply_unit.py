@@ -18,6 +18,8 @@ from keystate.diff import diff_account
 from keystate.errors import StalePlanError
 from keystate.model import Action, FieldValue, KeySpec, LiveKey, Selector
 from keystate.plan import Plan, Reason, new_plan
+from keystate.sinks.delivery import Deliveries
+from keystate.sinks.spec import SecretsConfig
 
 OWNER = "team"
 SOON = EPOCH + timedelta(days=30)
@@ -58,7 +60,10 @@ def apply(
     wait_timeout: float | None = TINY_WAIT,
 ) -> tuple[dict[str, Result], RecordingSink]:
     sink = RecordingSink(fake.calls)
-    options = ApplyOptions(parallelism=parallelism, wait_timeout=wait_timeout, sink=sink)
+    deliveries = Deliveries(SecretsConfig(), OWNER, secrets_out=("memory", sink))
+    options = ApplyOptions(
+        parallelism=parallelism, wait_timeout=wait_timeout, deliveries=deliveries
+    )
     results = asyncio.run(apply_plan(plan, {fake.account.name: as_provider(fake)}, options))
     by_name = {r.address.split("/", 1)[1]: r for r in results}
     assert len(by_name) == len(results), "one result per key"
