@@ -164,13 +164,38 @@ def current_ui() -> Ui:
     return ui
 
 
-def load(ui: Ui, path: Path, *, strict: bool = False) -> Config:
+def load(ui: Ui, path: Path, *, strict: bool = False, offline: bool = False) -> Config:
     from keystate.config import load_config
 
-    config = load_config(path)
+    config = load_config(path, offline=offline)
     if strict and config.warnings:
         raise ConfigError(
             [type(w)(w.message, w.location, Severity.ERROR, w.rule) for w in config.warnings]
         )
     ui.problems(config.warnings)
     return config
+
+
+def plannable(ui: Ui, config: Config, accounts: Sequence[str], *, partial: bool) -> list[str]:
+    """The selected accounts that can be planned. An account with a key whose expiry has
+    passed cannot be (``Config.blocked``): with ``partial`` (plan) its problems are
+    reported and the others planned; otherwise (apply) nothing is done."""
+    from keystate.engine import select_accounts
+
+    selected = select_accounts(config, accounts)
+    blocked = [a for a in selected if a in config.blocked]
+    if not blocked:
+        return selected
+    problems = [p for a in blocked for p in config.blocked[a]]
+    rest = [a for a in selected if a not in config.blocked]
+    if not partial or not rest:
+        if rest:
+            others = " ".join(f"--account {a}" for a in rest)
+            ui.err(f"Note: the other accounts can be applied on their own: {others}")
+        raise ConfigError(problems)
+    ui.problems(problems)
+    ui.err(
+        f"Error: account(s) {', '.join(blocked)} not planned until the problem(s) above are "
+        f"fixed; planning {', '.join(rest)}."
+    )
+    return rest

@@ -19,11 +19,12 @@ from keystate.cli.app import (
     config_option,
     current_ui,
     load,
+    plannable,
     run_async,
 )
 from keystate.cli.applyrun import ApplyRun, connect_options, render_plan
 from keystate.cli.ui import Ui
-from keystate.errors import EXIT_CHANGES, EXIT_OK, EXIT_REFUSED, UsageError
+from keystate.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ConfigError, UsageError
 
 if TYPE_CHECKING:
     from keystate.config import Config
@@ -37,10 +38,22 @@ PLAN_FORMATS = ("text", "json", "markdown")
 @cli.command()
 @config_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def validate(config_path: Path, strict: bool) -> int:
-    """Check the configuration offline: syntax, schema, provider rules, lint."""
+@click.option(
+    "--resolve-env",
+    is_flag=True,
+    help="Also require every ${VAR} of the accounts to be set and credential files readable.",
+)
+def validate(config_path: Path, strict: bool, resolve_env: bool) -> int:
+    """Check the configuration offline: syntax, schema, provider rules, lint.
+
+    Needs no credentials: an account setting that refers to an unset ${VAR} (or a
+    credential file that cannot be read) is checked for its form only, and the output
+    says which were skipped; plan and apply resolve them. --resolve-env checks them too.
+    """
     ui = current_ui()
-    config = load(ui, config_path, strict=strict)
+    config = load(ui, config_path, strict=strict, offline=not resolve_env)
+    if config.blocked:
+        raise ConfigError([p for problems in config.blocked.values() for p in problems])
     n_keys = sum(len(k) for k in config.keys.values())
     warnings = len(config.warnings)
     note = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
@@ -49,6 +62,11 @@ def validate(config_path: Path, strict: bool) -> int:
         f"Configuration is valid: {n_accounts} account{'s' if n_accounts != 1 else ''}, "
         f"{n_keys} key{'s' if n_keys != 1 else ''}{note}."
     )
+    if config.skipped:
+        ui.out(
+            f"Not checked without credentials ({len(config.skipped)}; plan and apply resolve "
+            "them): " + ", ".join(config.skipped)
+        )
     return EXIT_OK
 
 
@@ -80,7 +98,8 @@ def plan(
     """Read the live accounts and show what apply would change. Never changes anything."""
     ui = current_ui()
     config = load(ui, config_path)
-    the_plan = run_async(_plan_only(ui, config, accounts))
+    selected = plannable(ui, config, accounts, partial=True)
+    the_plan = run_async(_plan_only(ui, config, selected))
     render_plan(ui, the_plan, fmt, show_unmanaged)
     if out_path is not None:
         from keystate import planfile
@@ -92,6 +111,8 @@ def plan(
         ui.info(f"Saved the plan to {out_path}; apply it with: keystate apply {out_path}")
     if the_plan.refusals:
         return EXIT_REFUSED
+    if any(a in config.blocked for a in accounts or config.accounts):
+        return EXIT_ERROR  # an account was not planned (reported above)
     if detailed_exitcode and the_plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
@@ -171,7 +192,8 @@ def apply(
         config = load(ui, config_path) if explicit else None
         return run_async(run.saved(planfile, config))
     config = load(ui, config_path)
-    return run_async(run.fresh(config, accounts, auto_approve))
+    selected = plannable(ui, config, accounts, partial=False)
+    return run_async(run.fresh(config, selected, auto_approve))
 
 
 # -- show -------------------------------------------------------------------------------

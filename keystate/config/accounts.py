@@ -26,6 +26,9 @@ from keystate.contract import (
 from keystate.providers import known_providers, schema_for
 from keystate.secrets import Secret
 
+# The stand-in for a credential validate does not resolve (too short to be redacted).
+UNRESOLVED = "-"
+
 
 def read_accounts(state: LoadState, node: YNode, base_dir: Path) -> None:
     reader = state.reader
@@ -172,6 +175,8 @@ def _read_setting(
     if spec.kind is SettingKind.SECRET:
         return _read_secret(reader, spec, entries, base_dir)
     node = entries[spec.name][1]
+    if reader.deferred(node) and isinstance(node, YScalar):
+        return str(node.value)  # offline: checked by plan and apply, once resolved
     if spec.kind is SettingKind.URLS:
         items = reader.strings(node, spec.name)
         if items is None:
@@ -204,6 +209,8 @@ def _read_secret(
 ) -> SecretSetting | None:
     if spec.name in entries:
         node = entries[spec.name][1]
+        if reader.deferred(node):
+            return SecretSetting(Secret(UNRESOLVED), "unresolved")
         expansion = reader.expanded(node, spec.name)
         if expansion is None:
             return None
@@ -230,6 +237,8 @@ def _read_secret(
     try:
         content = read_regular(path, MAX_SECRET_BYTES).decode("utf-8").strip()
     except (OSError, FileRefused, UnicodeDecodeError) as exc:
+        if isinstance(exc, OSError) and reader.skip_file(node, f"{spec.name}_file"):
+            return SecretSetting(Secret(UNRESOLVED), "unresolved")
         if isinstance(exc, FileTooLarge):
             reason = f"larger than {MAX_SECRET_BYTES // 1024} KiB, not a credential"
         elif isinstance(exc, FileRefused):

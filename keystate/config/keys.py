@@ -90,7 +90,12 @@ def read_keys(state: LoadState) -> dict[str, dict[str, KeySpec]]:
 
 def _read_pending(state: LoadState, pending: PendingKey) -> None:
     provider = state.shapes.of(state.accounts[pending.account].provider)
+    expired = len(state.reader.expired)
     spec = _read_key(state.reader, provider, pending, state.owner, state.shapes)
+    if len(state.reader.expired) > expired:
+        blocked = state.blocked.setdefault(pending.account, [])
+        blocked += state.reader.expired[expired:]
+        return
     if spec is not None:
         state.specs.setdefault(pending.account, {})[pending.name] = spec
 

@@ -43,6 +43,11 @@ class Config:
     accounts: Mapping[str, AccountConfig]
     keys: Mapping[str, Mapping[str, KeySpec]]
     warnings: tuple[Problem, ...] = ()
+    # Offline loads (validate): what was not resolved, e.g. "${ALGOLIA_ADMIN_API_KEY}".
+    skipped: tuple[str, ...] = ()
+    # Accounts that cannot be planned, with why (a key's expiry has passed): the other
+    # accounts still can be.
+    blocked: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict)
 
     def schema(self, account: str) -> ProviderSchema:
         return schema_for(self.accounts[account].provider)
@@ -108,6 +113,7 @@ class LoadState:
     keys: list[PendingKey] = field(default_factory=list)
     key_locs: dict[str, dict[str, Location]] = field(default_factory=dict)
     shapes: Shapes = field(default_factory=Shapes)
+    blocked: dict[str, list[Problem]] = field(default_factory=dict)
 
 
 def check_name(reader: Reader, key: YScalar, what: str) -> bool:
