@@ -137,3 +137,133 @@ def test_the_library_never_plans_an_account_with_an_expired_key(
     with pytest.raises(ConfigError):
         keystate.make_plan(config)
     assert keystate.make_plan(config, accounts=["other"]).has_changes
+
+
+# -- 4. --report is checked before anything changes ---------------------------------------
+def sandbox_config(tmp_path: Path, algolia_state: str = "algolia.json") -> Path:
+    path = tmp_path / "keystate.yaml"
+    path.write_text(
+        "version: 1\naccounts:\n"
+        f"  algolia-prod: {{provider: algolia, sandbox: {algolia_state}}}\n"
+        "keys:\n  algolia-prod:\n    a: {acl: [search]}\n"
+    )
+    return path
+
+
+def test_an_unwritable_report_is_refused_before_anything_changes(
+    tmp_path: Path, run: Callable[..., Result]
+) -> None:
+    config = sandbox_config(tmp_path)
+    report = tmp_path / "no-such-dir" / "report.json"
+    result = run(
+        "apply",
+        "-c",
+        str(config),
+        "--auto-approve",
+        "--secrets-out",
+        "-",
+        "--report",
+        str(report),
+    )
+    assert result.exit_code == 1
+    assert "Internal error" not in result.output + result.stderr
+    assert f"--report {report}: No such file or directory" in result.stderr
+    assert (
+        not (tmp_path / "algolia.json").exists()
+        or "keystate:" not in (tmp_path / "algolia.json").read_text()
+    )
+    # A writable one works, and is written.
+    report = tmp_path / "report.json"
+    result = run(
+        "apply",
+        "-c",
+        str(config),
+        "--auto-approve",
+        "--secrets-out",
+        str(tmp_path / "s"),
+        "--report",
+        str(report),
+    )
+    assert result.exit_code == 0, result.output
+    assert '"done": 1' in report.read_text()
+
+
+# -- 5. user mistakes are not internal errors ---------------------------------------------
+def bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    """A directory, a corrupt file, and another provider's state file."""
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text("{not json")
+    coveo = tmp_path / "coveo-state.json"
+    coveo.write_text((ROOT / "examples/quickstart/seed/coveo-prod.json").read_text())
+    algolia = tmp_path / "algolia-state.json"
+    algolia.write_text((ROOT / "examples/quickstart/seed/algolia-prod.json").read_text())
+    return {"directory": directory, "corrupt": corrupt, "coveo": coveo, "algolia": algolia}
+
+
+def sweep_commands(tmp_path: Path) -> list[list[str]]:
+    inputs = bad_inputs(tmp_path)
+    commands: list[list[str]] = []
+    for kind in ("directory", "corrupt", "coveo"):
+        config = tmp_path / f"sandbox-{kind}.yaml"
+        config.write_text(
+            "version: 1\naccounts:\n"
+            f"  algolia-prod: {{provider: algolia, sandbox: {inputs[kind]}}}\n"
+            "keys:\n  algolia-prod:\n    a: {acl: [search]}\n"
+        )
+        c = ["-c", str(config)]
+        commands += [
+            ["plan", *c],
+            ["apply", *c, "--auto-approve", "--secrets-out", "-"],
+            ["import", "algolia-prod", *c],
+            ["privileges", "algolia-prod", *c],
+        ]
+    key = ["--app-id", "KSTESTAPP1", "--admin-key", ADMIN_KEY]
+    token = ["--org", "acme", "--token", ADMIN_KEY]
+    for kind in ("directory", "corrupt", "coveo"):
+        commands.append(["emulator", "algolia", "--state", str(inputs[kind]), *key])
+    for kind in ("directory", "corrupt", "algolia"):
+        commands.append(["emulator", "coveo", "--state", str(inputs[kind]), *token])
+    for kind in ("directory", "corrupt", "coveo"):
+        commands += [["show", str(inputs[kind])], ["apply", str(inputs[kind])]]
+    good = sandbox_config(tmp_path)
+    commands += [
+        ["plan", "-c", str(good), "--out", str(inputs["directory"])],
+        ["apply", "-c", str(good), "--auto-approve", "--secrets-out", str(inputs["directory"])],
+        ["apply", "-c", str(good), "--auto-approve", "--report", str(inputs["directory"])],
+        ["import", "algolia-prod", "-c", str(good), "--out", str(inputs["directory"])],
+        ["validate", "-c", str(inputs["corrupt"])],
+        ["plan", "-c", str(inputs["directory"])],
+    ]
+    return commands
+
+
+def test_every_command_answers_user_mistakes_with_one_clear_error(
+    tmp_path: Path, run: Callable[..., Result]
+) -> None:
+    commands = sweep_commands(tmp_path)
+    assert len(commands) >= 30
+    for args in commands:
+        result = run(*args)
+        text = result.output + result.stderr
+        assert result.exit_code == 1, (args, text)
+        assert "Internal error" not in text and "Traceback" not in text, (args, text)
+        assert "bug in keystate" not in text, (args, text)
+        assert ADMIN_KEY not in text
+        assert "Error:" in text or ": error:" in text, (args, text)
+
+
+def test_an_emulator_port_in_use_is_a_clear_error(run: Callable[..., Result]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run(
+            "emulator", "algolia", "--port", str(port), "--app-id", "A1", "--admin-key", ADMIN_KEY
+        )
+    assert result.exit_code == 1
+    assert f"--port {port} is already in use" in result.stderr
+    assert "Internal error" not in result.stderr

@@ -175,6 +175,18 @@ def _printer(ui: Ui) -> Callable[[Result], None]:
     return show
 
 
+def check_writable(path: Path, option: str) -> None:
+    """Fail before anything changes when ``path`` cannot be written (and leave no file)."""
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
 def _write_report(path: Path, results: Sequence[Result]) -> None:
     from keystate.apply import Outcome
 
@@ -184,7 +196,10 @@ def _write_report(path: Path, results: Sequence[Result]) -> None:
         "results": [r.to_dict() for r in results],
         "summary": {o.value: sum(1 for r in results if r.outcome is o) for o in Outcome},
     }
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    try:
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--report {path}: {exc.strerror or exc} (the report was not written)") from None
 
 
 def _summarise(ui: Ui, results: Sequence[Result], delivered: int, secrets_out: str | None) -> int:

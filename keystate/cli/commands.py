@@ -22,7 +22,7 @@ from keystate.cli.app import (
     plannable,
     run_async,
 )
-from keystate.cli.applyrun import ApplyRun, connect_options, render_plan
+from keystate.cli.applyrun import ApplyRun, check_writable, connect_options, render_plan
 from keystate.cli.ui import Ui
 from keystate.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ConfigError, UsageError
 
@@ -97,6 +97,8 @@ def plan(
 ) -> int:
     """Read the live accounts and show what apply would change. Never changes anything."""
     ui = current_ui()
+    if out_path is not None:
+        check_writable(out_path, "--out")
     config = load(ui, config_path)
     selected = plannable(ui, config, accounts, partial=True)
     the_plan = run_async(_plan_only(ui, config, selected))
@@ -176,6 +178,8 @@ def apply(
     """
     ui = current_ui()
     ui.stdout_reserved = secrets_out == "-"
+    if report_path is not None:
+        check_writable(report_path, "--report")
     run = ApplyRun(
         ui=ui,
         force=force,
