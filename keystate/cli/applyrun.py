@@ -199,7 +199,8 @@ def _write_report(path: Path, results: Sequence[Result]) -> None:
     try:
         path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"--report {path}: {exc.strerror or exc} (the report was not written)") from None
+        reason = exc.strerror or exc
+        raise UsageError(f"--report {path}: {reason} (the report was not written)") from None
 
 
 def _summarise(ui: Ui, results: Sequence[Result], delivered: int, secrets_out: str | None) -> int:

@@ -193,7 +193,8 @@ def _serve(app: Any, serve: ServeOptions, title: str) -> int:
                 f"--port {serve.port} is already in use on 127.0.0.1; choose another "
                 "port, or --port 0 for a free one"
             ) from None
-        raise UsageError(f"cannot listen on 127.0.0.1:{serve.port}: {exc.strerror or exc}") from None
+        reason = exc.strerror or exc
+        raise UsageError(f"cannot listen on 127.0.0.1:{serve.port}: {reason}") from None
     return EXIT_OK
 
 
