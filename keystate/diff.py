@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from keystate.compare import field_changes
+from keystate.compare import drifted, field_changes
 from keystate.contract import AccountConfig, ProviderSchema, Removal
 from keystate.errors import PlanError
 from keystate.model import Action, KeySpec, LiveKey
@@ -119,6 +119,8 @@ class _Planner:
             fields = _expired(self.schema, spec, current, fields)
             reason = Reason.EXPIRED
         forced = [f.name for f in fields if f.forces_replacement]
+        if fields and reason is None and drifted(self.schema, spec, current):
+            reason = Reason.DRIFT
         if not fields:
             self.unchanged += 1
         elif forced:
@@ -131,7 +133,9 @@ class _Planner:
                 Action.REPLACE, spec.name, desired=spec, live=current, fields=fields, reason=reason
             )
         else:
-            self.change(Action.UPDATE, spec.name, desired=spec, live=current, fields=fields)
+            self.change(
+                Action.UPDATE, spec.name, desired=spec, live=current, fields=fields, reason=reason
+            )
 
     def interrupted_create(self, spec: KeySpec, current: LiveKey) -> None:
         """A key left ``;pending`` by an interrupted apply: its value may never have

@@ -38,6 +38,7 @@ class Reason(Enum):
     """
 
     EXPIRED = "expired"
+    DRIFT = "drift"
     FINISH_CREATE = "finish_create"
     ORPHANED_CREATE = "orphaned_create"
     LEFTOVER_OF_CREATE = "leftover_of_create"
@@ -60,6 +61,7 @@ class Reason(Enum):
 
 _NOTES: Final = {
     Reason.EXPIRED: "the live key has expired",
+    Reason.DRIFT: "changed outside keystate since keystate last wrote it (drift)",
     Reason.FINISH_CREATE: "finishes an interrupted create: its value goes to --secrets-out again",
     Reason.ORPHANED_CREATE: (
         "an interrupted create left this key, and its value cannot be read back"

@@ -58,7 +58,7 @@ class Creator:
         self.listing = SharedListing(provider)
 
     def stored(self, spec: KeySpec, pending: bool = False) -> str:
-        marker = replace(marker_for(spec, self.owner), pending=pending)
+        marker = replace(marker_for(self.diff.schema, spec, self.owner), pending=pending)
         return marker.stored_description(spec.description)
 
     async def create(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:

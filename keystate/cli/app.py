@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import click
 
@@ -49,12 +49,44 @@ class KeystateGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> NoReturn:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not argv:  # `keystate` alone: the help, exit 0
+            argv = ["--help"]
         code = _run(
             lambda: super(KeystateGroup, self).main(
-                args, prog_name or "keystate", complete_var, standalone_mode=False, **extra
+                _habits(self, argv), prog_name or "keystate", complete_var, False, **extra
             )
         )
         sys.exit(code)
+
+
+# Terraform's single-dash spellings, and what keystate calls them.
+_TERRAFORM_FLAGS: Final = ("out", "auto-approve", "detailed-exitcode", "target", "replace")
+
+
+def _habits(group: click.Group, argv: list[str]) -> list[str]:
+    """Terraform muscle memory: ``-out`` gets "did you mean --out?", and ``--no-color``
+    is accepted after the subcommand too (it is moved in front of it)."""
+    before = argv[: argv.index("--")] if "--" in argv else argv
+    for arg in before:
+        name = arg[1:].split("=", 1)[0]
+        single_dash = arg.startswith("-") and not arg.startswith("--") and len(name) > 1
+        if single_dash and (name in _TERRAFORM_FLAGS or name in _long_options(group)):
+            raise click.UsageError(f"no such option {arg.split('=', 1)[0]}; did you mean --{name}?")
+    if "--no-color" in before[1:]:
+        argv = [
+            "--no-color",
+            *(a for i, a in enumerate(argv) if a != "--no-color" or i >= len(before)),
+        ]
+    return argv
+
+
+def _long_options(group: click.Group) -> set[str]:
+    names: set[str] = set()
+    for command in group.commands.values():
+        for param in command.params:
+            names.update(o[2:] for o in getattr(param, "opts", ()) if o.startswith("--"))
+    return names
 
 
 def _run(invoke: Callable[[], object]) -> int:

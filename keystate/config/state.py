@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Final
 
 from keystate.config.fields import FieldReader
@@ -31,7 +32,19 @@ SUPPORTED_VERSION: Final = 1
 NO_RULES: Final[frozenset[str]] = frozenset()  # one object: each frozenset() is a new one
 MAX_SECRET_BYTES: Final = 64 * 1024
 HEX = re.compile(r"^[0-9a-f]{12,64}$")
-LONGEST_MARKER: Final = len(Marker("x" * 63, "x" * 63, protect=True, pending=True).render()) + 1
+LONGEST_MARKER: Final = (
+    len(
+        Marker(
+            "x" * 63,
+            "x" * 63,
+            protect=True,
+            pending=True,
+            digest="0" * 8,
+            retire_at=datetime(2000, 1, 1, tzinfo=UTC),
+        ).render()
+    )
+    + 1
+)
 
 
 @dataclass(frozen=True)

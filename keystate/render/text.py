@@ -9,6 +9,7 @@ counted (listed with ``--show-unmanaged``). Keys without changes are counted, no
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import click
 
@@ -89,7 +90,7 @@ def _block(schema: ProviderSchema, change: Change, style: Style, owner: str | No
         lines += _live_fields(schema, change.live, "-", style)
     else:
         if change.action is Action.ADOPT and change.desired is not None:
-            marker = marker_for(change.desired, owner).render()
+            marker = replace(marker_for(schema, change.desired, owner), digest=None).render()
             lines.append(f"        # the stored description gets the ownership marker {marker}")
         lines += _changed_fields(schema, change, style)
         shown = len(change.fields)
