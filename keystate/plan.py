@@ -14,7 +14,7 @@ Renderers and ``apply`` only read a plan.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Final
@@ -151,6 +151,28 @@ class Plan:
     def refusals(self) -> tuple[str, ...]:
         return tuple(r for account in self.accounts for r in account.refusals)
 
+    @property
+    def drift(self) -> tuple[Change, ...]:
+        """Changes that put back keys changed outside keystate (Reason.DRIFT)."""
+        return tuple(c for c in self.changes if c.reason is Reason.DRIFT)
+
+    def needs_force(self, max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO) -> list[str]:
+        """Why ``apply`` would need ``--force`` (the mass-removal gate), for reviewers."""
+        return [r for a in self.accounts if (r := _mass_removal(a, max_delete_ratio)) is not None]
+
+    def drift_only(self) -> Plan:
+        """This plan cut down to its drift (``plan --drift-only``): no refusal, nothing the
+        configuration asks for anew."""
+        accounts = tuple(
+            replace(
+                a,
+                changes=tuple(c for c in a.changes if c.reason is Reason.DRIFT),
+                refusals=(),
+            )
+            for a in self.accounts
+        )
+        return replace(self, accounts=accounts)
+
     def counts(self) -> dict[str, int]:
         counts = {action.value: 0 for action in Action}
         for change in self.changes:
@@ -163,9 +185,7 @@ class Plan:
         """Reasons to refuse applying this plan (empty: go ahead)."""
         reasons = list(self.refusals)
         if not force:
-            reasons += [
-                r for a in self.accounts if (r := _mass_removal(a, max_delete_ratio)) is not None
-            ]
+            reasons += self.needs_force(max_delete_ratio)
         creating = [c for c in self.changes if c.action in CREATING or c.delivers_value]
         if creating and not secrets_sink:
             names = ", ".join(c.address for c in creating[:3]) + (

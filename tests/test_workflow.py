@@ -267,3 +267,182 @@ def test_an_emulator_port_in_use_is_a_clear_error(run: Callable[..., Result]) ->
     assert result.exit_code == 1
     assert f"--port {port} is already in use" in result.stderr
     assert "Internal error" not in result.stderr
+
+
+# -- 6, 7, 8: plans that tell the whole truth ----------------------------------------------
+def sandbox(tmp_path: Path, keys: str, name: str = "keystate.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(
+        "version: 1\nowner: team\naccounts:\n"
+        "  algolia-prod: {provider: algolia, sandbox: algolia.json}\n"
+        f"keys:\n  algolia-prod:\n{keys}"
+    )
+    return path
+
+
+def edit_live(tmp_path: Path, name: str, body: dict[str, object]) -> None:
+    """Someone changes a key in the dashboard (keeping its description)."""
+    import json
+
+    from keystate.emulators.algolia import AlgoliaEmulator
+    from keystate.emulators.http import EmuRequest
+
+    emulator = AlgoliaEmulator(tmp_path / "algolia.json")
+    key = next(
+        k for k in emulator.snapshot() if f"keystate:team/{name}#" in k.get("description", "")
+    )
+    reply = emulator.handle(
+        EmuRequest(
+            "PUT",
+            f"/1/keys/{key['value']}",
+            "",
+            {"x-algolia-application-id": emulator.app_id, "x-algolia-api-key": emulator.admin_key},
+            json.dumps({**body, "description": key["description"]}).encode(),
+        )
+    )
+    assert reply.status == 200
+
+
+TWO_KEYS = "    a: {acl: [search]}\n    b: {acl: [search]}\n"
+
+
+def test_drift_is_told_apart_from_a_change_of_the_configuration(
+    tmp_path: Path, run: Callable[..., Result]
+) -> None:
+    import json
+
+    config = sandbox(tmp_path, TWO_KEYS)
+    secrets = str(tmp_path / "s")
+    assert (
+        run("apply", "-c", str(config), "--auto-approve", "--secrets-out", secrets).exit_code == 0
+    )
+    edit_live(tmp_path, "a", {"acl": ["search", "deleteIndex"]})
+    # The configuration changes b, and nobody touched b live.
+    config = sandbox(tmp_path, "    a: {acl: [search]}\n    b: {acl: [search, browse]}\n")
+
+    result = run("plan", "-c", str(config))
+    assert result.exit_code == 0, result.output
+    assert "Note: keys changed outside of keystate (drift)" in result.stdout
+    assert "  ~ algolia-prod/a: acl" in result.stdout
+    assert "algolia-prod/b: acl" not in result.stdout.split("keystate will perform")[0]
+    assert "Plan: 0 to create, 2 to update" in result.stdout
+
+    markdown = run("plan", "-c", str(config), "--format", "markdown").stdout
+    drift_section = markdown.split("#### Drift", 1)[1].split("####", 1)[0]
+    assert "`algolia-prod/a`" in drift_section and "algolia-prod/b" not in drift_section
+
+    document = json.loads(run("plan", "-c", str(config), "--format", "json").stdout)
+    assert document["drift"] == ["algolia-prod/a"]
+    reasons = {c["address"]: c.get("reason") for c in document["changes"]}
+    assert reasons == {"algolia-prod/a": "drift", "algolia-prod/b": None}
+
+    # Drift only (nightly): a's drift, not b's change; --detailed-exitcode says 2.
+    result = run("plan", "-c", str(config), "--drift-only", "--detailed-exitcode")
+    assert result.exit_code == 2, result.output
+    assert "algolia-prod/a" in result.stdout and "algolia-prod/b" not in result.stdout
+    assert "Plan: 0 to create, 1 to update" in result.stdout
+
+    # Once applied, nothing drifts; a key keystate never wrote a digest for is no drift.
+    assert run("apply", "-c", str(config), "--auto-approve").exit_code == 0
+    result = run("plan", "-c", str(config), "--drift-only", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
+    assert "No changes." in result.stdout
+
+
+def test_a_refusal_is_never_reported_as_no_changes(
+    tmp_path: Path, run: Callable[..., Result]
+) -> None:
+    import json
+
+    config = sandbox(tmp_path, "    a: {acl: [search], protect: true}\n    b: {acl: [search]}\n")
+    secrets = str(tmp_path / "s")
+    assert (
+        run("apply", "-c", str(config), "--auto-approve", "--secrets-out", secrets).exit_code == 0
+    )
+    config = sandbox(tmp_path, "    b: {acl: [search]}\n")
+    result = run("plan", "-c", str(config), "--out", str(tmp_path / "plan.json"))
+    assert result.exit_code == 3
+    assert "No changes. Live keys match" not in result.stdout
+    assert "No changes can be applied: 1 refusal (above)." in result.stdout
+    assert "  ! algolia-prod/a (" in result.stdout and "is protected" in result.stdout
+    assert "apply it with" not in result.stderr
+    markdown = run("plan", "-c", str(config), "--format", "markdown").stdout
+    assert "**No changes.**" not in markdown
+    assert "**No changes can be applied:**" in markdown and "is protected" in markdown
+    document = json.loads(run("plan", "-c", str(config), "--format", "json").stdout)
+    assert any("algolia-prod/a" in r and "protected" in r for r in document["refusals"])
+
+
+def test_the_plan_warns_when_apply_will_need_force(
+    tmp_path: Path, run: Callable[..., Result]
+) -> None:
+    import json
+
+    keys = "".join(f"    k{i}: {{acl: [search]}}\n" for i in range(5))
+    config = sandbox(tmp_path, keys)
+    secrets = str(tmp_path / "s")
+    assert (
+        run("apply", "-c", str(config), "--auto-approve", "--secrets-out", secrets).exit_code == 0
+    )
+    config = sandbox(tmp_path, "    k0: {acl: [search]}\n")
+    result = run("plan", "-c", str(config))
+    assert result.exit_code == 0
+    assert "Warning: apply will need --force: algolia-prod: the plan removes 4 of 5" in (
+        result.stdout
+    )
+    markdown = run("plan", "-c", str(config), "--format", "markdown").stdout
+    assert "will need **`--force`**" in markdown
+    document = json.loads(run("plan", "-c", str(config), "--format", "json").stdout)
+    assert "removes 4 of 5" in document["needs_force"][0]
+    # The warning is right: apply refuses without --force.
+    assert run("apply", "-c", str(config), "--auto-approve").exit_code == 3
+    # A plan that needs no --force says nothing of it.
+    assert "--force" not in run("plan", "-c", str(sandbox(tmp_path, keys))).stdout
+
+
+# -- 12. Terraform muscle memory ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["plan", "-out", "x"], "did you mean --out?"),
+        (["apply", "-auto-approve"], "did you mean --auto-approve?"),
+        (["plan", "-detailed-exitcode"], "did you mean --detailed-exitcode?"),
+        (["plan", "-target=a/b"], "did you mean --target?"),
+        (["apply", "-replace", "a/b"], "did you mean --replace?"),
+    ],
+)
+def test_terraform_single_dash_flags_get_a_hint(
+    args: list[str], hint: str, run: Callable[..., Result]
+) -> None:
+    result = run(*args)
+    assert result.exit_code == 1
+    assert hint in result.stderr
+
+
+def test_no_color_after_the_subcommand_and_bare_keystate(
+    run: Callable[..., Result], write: Callable[..., Path]
+) -> None:
+    path = write(readme_config())
+    result = run("validate", "-c", str(path), "--no-color")
+    assert result.exit_code == 0, result.output
+    result = run()
+    assert result.exit_code == 0
+    assert "Usage: " in result.stdout and "Commands:" in result.stdout
+
+
+def test_empty_no_color_does_not_disable_colour(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from keystate.cli.ui import color_wanted
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("NO_COLOR", "")
+    assert color_wanted(False, Tty())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not color_wanted(False, Tty())
+    monkeypatch.delenv("NO_COLOR")
+    assert color_wanted(False, Tty())
+    assert not color_wanted(True, Tty())

@@ -163,7 +163,11 @@ def _confirm(ui: Ui, auto_approve: bool) -> bool:
             "pass --auto-approve (or apply a saved plan)"
         )
     ui.err("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.")
-    answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
+    try:
+        answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
+    except click.exceptions.Abort:  # Ctrl-C or Ctrl-D at the prompt
+        ui.err("")
+        return False
     return str(answer).strip() == "yes"
 
 

@@ -82,6 +82,12 @@ def validate(config_path: Path, strict: bool, resolve_env: bool) -> int:
 )
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
 @click.option(
+    "--drift-only",
+    is_flag=True,
+    help="Only the drift: managed keys changed outside keystate (like terraform plan "
+    "-refresh-only), for nightly jobs.",
+)
+@click.option(
     "--out",
     "out_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -93,24 +99,27 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     show_unmanaged: bool,
+    drift_only: bool,
     out_path: Path | None,
 ) -> int:
-    """Read the live accounts and show what apply would change. Never changes anything."""
+    """Read the live accounts and show what apply would change. Never changes anything.
+
+    \b
+    Exit codes: 0 success (with --detailed-exitcode: no changes); 1 error;
+    2 changes pending (--detailed-exitcode; with --drift-only: drift found);
+    3 apply would refuse this plan (a safety gate), nothing was changed.
+    """
     ui = current_ui()
     if out_path is not None:
         check_writable(out_path, "--out")
     config = load(ui, config_path)
     selected = plannable(ui, config, accounts, partial=True)
     the_plan = run_async(_plan_only(ui, config, selected))
+    if drift_only:
+        the_plan = the_plan.drift_only()
     render_plan(ui, the_plan, fmt, show_unmanaged)
     if out_path is not None:
-        from keystate import planfile
-
-        try:
-            planfile.save(the_plan, out_path)
-        except OSError as exc:
-            raise UsageError(f"--out {out_path}: {exc.strerror or exc}") from None
-        ui.info(f"Saved the plan to {out_path}; apply it with: keystate apply {out_path}")
+        _save(ui, the_plan, out_path)
     if the_plan.refusals:
         return EXIT_REFUSED
     if any(a in config.blocked for a in accounts or config.accounts):
@@ -118,6 +127,23 @@ def plan(
     if detailed_exitcode and the_plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def _save(ui: Ui, the_plan: Plan, out_path: Path) -> None:
+    from keystate import planfile
+    from keystate.plan import CREATING
+
+    try:
+        planfile.save(the_plan, out_path)
+    except OSError as exc:
+        raise UsageError(f"--out {out_path}: {exc.strerror or exc}") from None
+    if the_plan.refusals or not the_plan.has_changes:
+        why = "keystate refuses it" if the_plan.refusals else "it has no changes"
+        ui.info(f"Saved the plan to {out_path} ({why}: nothing to apply).")
+        return
+    creates = any(c.action in CREATING or c.delivers_value for c in the_plan.changes)
+    sink = " --secrets-out new-keys.jsonl" if creates else ""
+    ui.info(f"Saved the plan to {out_path}; apply it with: keystate apply {out_path}{sink}")
 
 
 async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
@@ -175,6 +201,11 @@ def apply(
     With PLANFILE (from `plan --out`), execute exactly that saved plan instead, after
     checking that nothing it touches changed since; the file is the approval, so there
     is no prompt.
+
+    \b
+    Exit codes: 0 applied (or nothing to do); 1 error or partial apply (run it again);
+    3 refused by a safety gate (protected key, mass removal without --force, new key
+    values without --secrets-out, stale saved plan): nothing was changed.
     """
     ui = current_ui()
     ui.stdout_reserved = secrets_out == "-"
