@@ -446,3 +446,55 @@ def test_empty_no_color_does_not_disable_colour(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("NO_COLOR")
     assert color_wanted(False, Tty())
     assert not color_wanted(True, Tty())
+
+
+# -- 3. import beside an existing configuration ---------------------------------------------
+def add_unmanaged(tmp_path: Path, description: str) -> None:
+    import json
+
+    from keystate.emulators.algolia import AlgoliaEmulator
+    from keystate.emulators.http import EmuRequest
+
+    emulator = AlgoliaEmulator(tmp_path / "algolia.json")
+    reply = emulator.handle(
+        EmuRequest(
+            "POST",
+            "/1/keys",
+            "",
+            {"x-algolia-application-id": emulator.app_id, "x-algolia-api-key": emulator.admin_key},
+            json.dumps({"acl": ["search"], "description": description}).encode(),
+        )
+    )
+    assert reply.status == 200
+
+
+def test_import_writes_only_what_the_configuration_does_not_declare(
+    tmp_path: Path, run: Callable[..., Result]
+) -> None:
+    import yaml
+
+    directory = tmp_path
+    config = sandbox(directory, "    a: {acl: [search]}\n    b: {acl: [search]}\n")
+    secrets = str(tmp_path / "s")
+    assert (
+        run("apply", "-c", str(config), "--auto-approve", "--secrets-out", secrets).exit_code == 0
+    )
+    # The configuration now declares only a; b stays managed live; one key is unmanaged,
+    # its description would make the name "a" again.
+    config = sandbox(directory, "    a: {acl: [search]}\n")
+    add_unmanaged(tmp_path, "A")
+    result = run("import", "algolia-prod", "-c", str(config), "--out", str(tmp_path / "i.yaml"))
+    assert result.exit_code == 0, result.output
+    imported = yaml.safe_load((tmp_path / "i.yaml").read_text())
+    names = sorted(imported["keys"]["algolia-prod"])
+    assert names == ["a-2", "b"], names
+    assert (
+        "Left out 1 key(s) the configuration already declares" in (tmp_path / "i.yaml").read_text()
+    )
+    # Beside the configuration, as docs/commands.md says: valid, and plan adopts only.
+    result = run("plan", "-c", str(directory))
+    assert result.exit_code == 0, result.output
+    assert "Plan: 0 to create, 0 to update, 1 to adopt, 0 to replace, 0 to delete." in result.stdout
+    # --all: every key, as before.
+    result = run("import", "algolia-prod", "-c", str(config), "--all")
+    assert sorted(yaml.safe_load(result.stdout)["keys"]["algolia-prod"]) == ["a", "a-2", "b"]

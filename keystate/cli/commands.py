@@ -258,8 +258,15 @@ def show(planfile: Path, fmt: str, show_unmanaged: bool) -> int:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the YAML to this new file instead of standard output.",
 )
-def import_(account: str, config_path: Path, out_path: Path | None) -> int:
-    """Write YAML for the live keys of ACCOUNT; unmanaged keys get `adopt:` selectors."""
+@click.option(
+    "--all",
+    "every_key",
+    is_flag=True,
+    help="Every live key, also those the configuration already declares.",
+)
+def import_(account: str, config_path: Path, out_path: Path | None, every_key: bool) -> int:
+    """Write YAML for the live keys of ACCOUNT that the configuration does not declare
+    yet (unmanaged keys get `adopt:` selectors), to put beside it."""
     from keystate import importer
 
     ui = current_ui()
@@ -269,7 +276,8 @@ def import_(account: str, config_path: Path, out_path: Path | None) -> int:
             f"--out {out_path} exists; choose a new file (keystate never overwrites it)"
         )
     live = run_async(_live_keys(ui, config, account))
-    text = importer.render(account, config.schema(account), live, config.owner)
+    declared = None if every_key else config.keys.get(account, {})
+    text = importer.render(account, config.schema(account), live, config.owner, declared)
     if out_path is None:
         ui.out(text, nl=False)
     else:
