@@ -498,3 +498,66 @@ def test_import_writes_only_what_the_configuration_does_not_declare(
     # --all: every key, as before.
     result = run("import", "algolia-prod", "-c", str(config), "--all")
     assert sorted(yaml.safe_load(result.stdout)["keys"]["algolia-prod"]) == ["a", "a-2", "b"]
+
+
+# -- 11. shell completion -------------------------------------------------------------------
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts(shell: str, run: Callable[..., Result]) -> None:
+    result = run("completion", shell)
+    assert result.exit_code == 0
+    assert "_KEYSTATE_COMPLETE" in result.stdout
+
+
+def test_account_names_complete(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "keystate.yaml").write_text(
+        "version: 1\naccounts:\n"
+        "  algolia-prod: {provider: algolia, sandbox: a.json}\n"
+        "  algolia-staging: {provider: algolia, sandbox: b.json}\n"
+        "  coveo-prod: {provider: coveo, sandbox: c.json}\n"
+    )
+
+    def complete(words: str) -> list[str]:
+        env = {
+            **os.environ,
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+            "_KEYSTATE_COMPLETE": "bash_complete",
+        }
+        out = subprocess.run(
+            [sys.executable, "-m", "keystate"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        return [line.split(",", 1)[1] for line in out.splitlines() if "," in line]
+
+    assert complete("keystate plan --account alg") == ["algolia-prod", "algolia-staging"]
+    assert complete("keystate import co") == ["coveo-prod"]
+    assert complete("keystate privileges -c keystate.yaml algolia-s") == ["algolia-staging"]
+    # A broken configuration completes nothing, quietly.
+    (tmp_path / "keystate.yaml").write_text("version: [")
+    assert complete("keystate plan --account a") == []
+
+
+# -- 15. the emulator docs match the CLI ------------------------------------------------------
+@pytest.mark.parametrize(("command", "variable"), [("algolia", "ADMIN_KEY"), ("coveo", "TOKEN")])
+def test_emulator_docs_say_what_the_cli_does_without_a_credential(
+    command: str, variable: str, run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(f"KEYSTATE_EMULATOR_{variable}", raising=False)
+    result = run("emulator", command, "--port", "0")
+    assert result.exit_code == 1
+    assert "could not be shown to you" in result.stderr
+    docs = (ROOT / "docs" / "emulators.md").read_text()
+    assert (
+        "makes up an application ID (10 upper-case\nletters and digits) and an admin key"
+        not in docs
+    )
+    assert "Without either it refuses (exit 1)" in docs
+    assert "and refuses without it" in docs

@@ -31,6 +31,8 @@ from keystate.errors import (
 )
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from keystate.config import Config
 
 T = TypeVar("T")
@@ -157,12 +159,29 @@ def config_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def complete_accounts(
+    ctx: click.Context, _param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion: the account names of the configuration (-c, or keystate.yaml)."""
+    from click.shell_completion import CompletionItem
+
+    from keystate.config import load_config
+
+    path = ctx.params.get("config_path") or Path("keystate.yaml")
+    try:
+        names = sorted(load_config(Path(path), offline=True).accounts)
+    except Exception:  # completion must never fail loudly
+        return []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
 def accounts_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--account",
         "accounts",
         multiple=True,
         metavar="NAME",
+        shell_complete=complete_accounts,
         help="Only this account (repeatable). Default: all accounts.",
     )(f)
 
