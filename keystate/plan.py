@@ -13,7 +13,7 @@ Renderers and ``apply`` only read a plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -168,6 +168,23 @@ class Plan:
                 a,
                 changes=tuple(c for c in a.changes if c.reason is Reason.DRIFT),
                 refusals=(),
+            )
+            for a in self.accounts
+        )
+        return replace(self, accounts=accounts)
+
+    def only(self, addresses: Collection[str]) -> Plan:
+        """This plan limited to the keys at ``addresses`` (``--target``): their changes
+        and refusals, nothing else."""
+
+        def wanted(refusal: str) -> bool:
+            return any(refusal.startswith((f"{a} ", f"{a}:")) for a in addresses)
+
+        accounts = tuple(
+            replace(
+                a,
+                changes=tuple(c for c in a.changes if c.address in addresses),
+                refusals=tuple(r for r in a.refusals if wanted(r)),
             )
             for a in self.accounts
         )

@@ -561,3 +561,40 @@ def test_emulator_docs_say_what_the_cli_does_without_a_credential(
     )
     assert "Without either it refuses (exit 1)" in docs
     assert "and refuses without it" in docs
+
+
+# -- 9. --target ------------------------------------------------------------------------------
+def test_target_limits_plan_and_apply_to_keys_with_terraforms_warning(
+    tmp_path: Path, run: Callable[..., Result]
+) -> None:
+    config = sandbox(tmp_path, TWO_KEYS)
+    result = run("plan", "-c", str(config), "--target", "algolia-prod/a")
+    assert result.exit_code == 0, result.output
+    assert "Warning: Resource targeting is in effect" in result.stderr
+    assert "algolia-prod/a" in result.stdout and "algolia-prod/b" not in result.stdout
+    assert "Plan: 1 to create" in result.stdout
+    secrets = str(tmp_path / "s")
+    result = run(
+        "apply",
+        "-c",
+        str(config),
+        "--auto-approve",
+        "--secrets-out",
+        secrets,
+        "--target",
+        "algolia-prod/a",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Apply complete: 1 change(s) made" in result.stdout
+    result = run("plan", "-c", str(config))
+    assert "algolia-prod/b" in result.stdout and "Plan: 1 to create" in result.stdout
+    # Repeatable; bad addresses are usage errors.
+    result = run(
+        "plan", "-c", str(config), "--target", "algolia-prod/a", "--target", "algolia-prod/b"
+    )
+    assert "Plan: 1 to create" in result.stdout
+    for bad, message in [("nope", "use ACCOUNT/NAME"), ("other/a", "no account 'other'")]:
+        result = run("plan", "-c", str(config), "--target", bad)
+        assert result.exit_code == 1 and message in result.stderr
+    result = run("apply", str(tmp_path / "p.json"), "--target", "algolia-prod/a")
+    assert result.exit_code == 1 and "cannot be combined with a saved plan" in result.stderr

@@ -250,3 +250,47 @@ def plannable(ui: Ui, config: Config, accounts: Sequence[str], *, partial: bool)
         f"fixed; planning {', '.join(rest)}."
     )
     return rest
+
+
+def targets_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="ACCOUNT/NAME",
+        help="Only this key (repeatable), like terraform -target: for exceptional cases.",
+    )(f)
+
+
+TARGET_WARNING: Final = """
+Warning: Resource targeting is in effect
+
+You are creating a plan with --target, which means that the result of this plan may not
+represent all of the changes requested by the current configuration.
+
+The --target option is not for routine use, and is provided only for exceptional
+situations such as recovering from errors or mistakes, or when keystate specifically
+suggests to use it as part of an error message.
+"""
+
+
+def target_accounts(
+    ui: Ui, config: Config, accounts: Sequence[str], targets: Sequence[str]
+) -> tuple[str, ...]:
+    """Check ``--target`` addresses and return the accounts to read (those named by the
+    targets, within --account when given). Prints Terraform's targeting warning."""
+    if not targets:
+        return tuple(accounts)
+    for address in targets:
+        account, sep, name = address.partition("/")
+        if not sep or not account or not name:
+            raise click.UsageError(f"--target {address}: use ACCOUNT/NAME, e.g. algolia-prod/web")
+        if account not in config.accounts:
+            known = ", ".join(sorted(config.accounts)) or "none"
+            raise click.UsageError(
+                f"--target {address}: no account {account!r} (configured: {known})"
+            )
+        if accounts and account not in accounts:
+            raise click.UsageError(f"--target {address}: account {account} is not among --account")
+    ui.err(TARGET_WARNING)
+    return tuple(sorted({t.partition("/")[0] for t in targets}))

@@ -54,6 +54,7 @@ class ApplyRun:
     parallelism: int
     report_path: Path | None
     show_unmanaged: bool
+    targets: frozenset[str] = frozenset()
 
     def gate(self, the_plan: Plan) -> None:
         reasons = the_plan.gate(
@@ -70,6 +71,8 @@ class ApplyRun:
         ui = self.ui
         ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
         the_plan, conns = await make_plan(config, accounts, connect_options(ui), release_keys=True)
+        if self.targets:
+            the_plan = the_plan.only(self.targets)
         try:
             render_plan(ui, the_plan, "text", self.show_unmanaged)
             self.gate(the_plan)

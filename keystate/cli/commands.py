@@ -22,6 +22,8 @@ from keystate.cli.app import (
     load,
     plannable,
     run_async,
+    target_accounts,
+    targets_option,
 )
 from keystate.cli.applyrun import ApplyRun, check_writable, connect_options, render_plan
 from keystate.cli.ui import Ui
@@ -82,6 +84,7 @@ def validate(config_path: Path, strict: bool, resolve_env: bool) -> int:
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
+@targets_option
 @click.option(
     "--drift-only",
     is_flag=True,
@@ -100,6 +103,7 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     show_unmanaged: bool,
+    targets: tuple[str, ...],
     drift_only: bool,
     out_path: Path | None,
 ) -> int:
@@ -114,8 +118,11 @@ def plan(
     if out_path is not None:
         check_writable(out_path, "--out")
     config = load(ui, config_path)
+    accounts = target_accounts(ui, config, accounts, targets)
     selected = plannable(ui, config, accounts, partial=True)
     the_plan = run_async(_plan_only(ui, config, selected))
+    if targets:
+        the_plan = the_plan.only(set(targets))
     if drift_only:
         the_plan = the_plan.drift_only()
     render_plan(ui, the_plan, fmt, show_unmanaged)
@@ -183,6 +190,7 @@ async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
     "--report", "report_path", type=click.Path(path_type=Path), help="Write results as JSON."
 )
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
+@targets_option
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -196,6 +204,7 @@ def apply(
     parallelism: int,
     report_path: Path | None,
     show_unmanaged: bool,
+    targets: tuple[str, ...],
 ) -> int:
     """Change the live accounts to match the configuration (plan, show, confirm, execute).
 
@@ -220,14 +229,16 @@ def apply(
         parallelism=parallelism,
         report_path=report_path,
         show_unmanaged=show_unmanaged,
+        targets=frozenset(targets),
     )
     if planfile is not None:
-        if accounts:
-            raise UsageError("--account cannot be combined with a saved plan")
+        if accounts or targets:
+            raise UsageError("--account and --target cannot be combined with a saved plan")
         explicit = ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
         config = load(ui, config_path) if explicit else None
         return run_async(run.saved(planfile, config))
     config = load(ui, config_path)
+    accounts = target_accounts(ui, config, accounts, targets)
     selected = plannable(ui, config, accounts, partial=False)
     return run_async(run.fresh(config, selected, auto_approve))
 
