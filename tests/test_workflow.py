@@ -598,3 +598,37 @@ def test_target_limits_plan_and_apply_to_keys_with_terraforms_warning(
         assert result.exit_code == 1 and message in result.stderr
     result = run("apply", str(tmp_path / "p.json"), "--target", "algolia-prod/a")
     assert result.exit_code == 1 and "cannot be combined with a saved plan" in result.stderr
+
+
+# -- 14. make demo ends by telling the user what to do next ----------------------------------
+def test_the_demo_tells_the_user_how_to_go_on(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    quickstart = tmp_path / "quickstart"
+    shutil.copytree(
+        ROOT / "examples" / "quickstart", quickstart, ignore=shutil.ignore_patterns(".keystate")
+    )
+    env = {**os.environ, "KEYSTATE": str(Path(sys.executable).parent / "keystate"), "NO_COLOR": "1"}
+    done = subprocess.run(
+        ["bash", str(quickstart / "demo.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    tail = done.stdout.split("Done.", 1)[1]
+    assert "Run keystate yourself" in tail
+    assert ".venv/bin/keystate plan" in tail and "pip install ." in tail
+    assert "docs/commands.md" in tail
+    assert "Warning" not in done.stderr and "Internal error" not in done.stderr
+
+
+def test_make_installs_without_packaging_warnings() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    install = next(line for line in makefile.splitlines() if "pip install" in line and "-e" in line)
+    assert "PYTHONWARNINGS=ignore" in install and "--quiet --quiet" in install
