@@ -5,6 +5,7 @@ changes, user mistakes that are no internal errors, honest plans, CLI habits).""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -632,3 +633,58 @@ def test_make_installs_without_packaging_warnings() -> None:
     makefile = (ROOT / "Makefile").read_text()
     install = next(line for line in makefile.splitlines() if "pip install" in line and "-e" in line)
     assert "PYTHONWARNINGS=ignore" in install and "--quiet --quiet" in install
+
+
+# -- 10. long waits are visible ------------------------------------------------------------
+def test_long_waits_print_terraform_style_progress(
+    algolia_factory: Callable[..., Algolia],
+    write: Callable[..., Path],
+    run: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keystate import progress
+
+    monkeypatch.setattr(progress, "PROGRESS_EVERY", 0.3)
+    algolia = algolia_factory()
+    config = write(
+        "version: 1\naccounts:\n"
+        + algolia_account(algolia.url)
+        + "keys:\n  algolia-prod:\n    a: {acl: [search]}\n    b: {acl: [search]}\n"
+    )
+    secrets = str(tmp_path / "s")
+    assert (
+        run("apply", "-c", str(config), "--auto-approve", "--secrets-out", secrets).exit_code == 0
+    )
+    algolia.emulator._delay_s = 1.5  # from now on, writes take 1.5 s to be seen
+    # An update and a delete: each waits until the change is visible, and says so.
+    config.write_text(
+        config.read_text()
+        .replace("a: {acl: [search]}", "a: {acl: [search, browse]}")
+        .replace("    b: {acl: [search]}\n", "")
+    )
+    result = run("apply", "-c", str(config), "--auto-approve")
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("still waiting for")]
+    pattern = r"still waiting for algolia-prod/{} to {}\.\.\. \[\d+s elapsed\]"
+    assert any(re.fullmatch(pattern.format("a", "appear"), ln) for ln in lines), result.stderr
+    assert any(re.fullmatch(pattern.format("b", "disappear"), ln) for ln in lines), result.stderr
+    assert ADMIN_KEY not in result.output + result.stderr
+    # -q silences it.
+    config.write_text(config.read_text().replace("[search, browse]", "[search]"))
+    time.sleep(1.6)
+    result = run("-q", "apply", "-c", str(config), "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert "still waiting" not in result.stderr
+
+
+def test_a_long_retry_wait_is_announced(
+    algolia_factory: Callable[..., Algolia], write: Callable[..., Path], run: Callable[..., Result]
+) -> None:
+    algolia = algolia_factory(faults="429=1", retry_after=2.0)
+    config = write(
+        "version: 1\naccounts:\n" + algolia_account(algolia.url, extra="    max_attempts: 2\n")
+    )
+    result = run("plan", "-c", str(config))
+    assert result.exit_code == 1
+    assert re.search(r"algolia-prod: .*429.*; retrying in 2s", result.stderr), result.stderr

@@ -113,7 +113,8 @@ class Creator:
                     return key
             return None
 
-        return await poll(look, self.visibility.lookup_bound())
+        what = f"looking for {spec.address} after an ambiguous create"
+        return await poll(look, self.visibility.lookup_bound(), what)
 
     async def _yield_to_concurrent_run(
         self, spec: KeySpec, mine: LiveKey, exclude: Sequence[str]

@@ -19,6 +19,7 @@ from keystate.compare import field_changes
 from keystate.contract import Provider, ProviderSchema
 from keystate.errors import ProviderError
 from keystate.model import KeySpec, LiveKey
+from keystate.progress import Waiting
 
 log = logging.getLogger("keystate.apply")
 
@@ -27,11 +28,16 @@ CONSISTENT_LOOKUP_SECONDS: Final = 2.0
 T = TypeVar("T")
 
 
-async def poll(check: Callable[[], Awaitable[T | None]], timeout: float) -> T | None:
-    """Call ``check`` until it returns something, for at most ``timeout`` seconds."""
+async def poll(
+    check: Callable[[], Awaitable[T | None]], timeout: float, what: str | None = None
+) -> T | None:
+    """Call ``check`` until it returns something, for at most ``timeout`` seconds; a long
+    wait reports ``still <what>... [Ns elapsed]`` (:mod:`keystate.progress`)."""
     deadline = time.monotonic() + timeout
     delay = 0.05
+    waiting = Waiting(what)
     while True:
+        waiting.tick()
         try:
             found = await check()
         except ProviderError as exc:
@@ -50,10 +56,13 @@ class Visibility:
     """Confirms that writes to one account became visible (no-op when reads are
     consistent)."""
 
-    def __init__(self, provider: Provider, schema: ProviderSchema, timeout: float) -> None:
+    def __init__(
+        self, provider: Provider, schema: ProviderSchema, timeout: float, account: str = ""
+    ) -> None:
         self.provider = provider
         self.schema = schema
         self.timeout = timeout
+        self.account = account
 
     def lookup_bound(self) -> float:
         """How long to look for a key that should exist. Even a provider documented as
@@ -74,7 +83,8 @@ class Visibility:
                 True if current is not None and not field_changes(schema, spec, current) else None
             )
 
-        if await poll(visible, self.timeout) is None:
+        what = f"waiting for {spec.address} to appear"
+        if await poll(visible, self.timeout, what) is None:
             raise Unconfirmed(
                 f"{verb}, but not yet visible after {self.timeout:g}s; run plan later to confirm"
             )
@@ -86,7 +96,9 @@ class Visibility:
         async def absent() -> bool | None:
             return True if await self.provider.read_key(key) is None else None
 
-        if await poll(absent, self.timeout) is None and strict:
+        name = key.marker.name if key.marker else key.ref
+        what = f"waiting for {self.account}/{name} to disappear"
+        if await poll(absent, self.timeout, what) is None and strict:
             raise Unconfirmed(
                 f"deleted, but still visible after {self.timeout:g}s; run plan later to confirm"
             )

@@ -203,8 +203,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, no_color: bool) -> None:
       keystate plan                # what would change (never changes anything)
       keystate apply --secrets-out new-keys.jsonl
     """
+    from keystate import progress
+
     ui = Ui(verbosity=verbose, quiet=quiet, no_color=no_color)
     ui.setup_logging()
+    progress.set_reporter(ui.info)  # long waits say so: "still waiting for ... [10s elapsed]"
     ctx.call_on_close(ui.teardown_logging)
     ctx.obj = ui
 
