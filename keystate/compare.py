@@ -93,7 +93,7 @@ def _set_members(before: frozenset[Any], after: frozenset[Any]) -> tuple[tuple[s
 def _member_text(member: object) -> str:
     as_list = kinds.to_json(frozenset({member}))  # type: ignore[arg-type]
     assert isinstance(as_list, list)
-    return _j(as_list[0])
+    return kinds.member_text(as_list[0])
 
 
 def _deep_members(before: object, after: object) -> tuple[tuple[str, str], ...]:

@@ -688,3 +688,69 @@ def test_a_long_retry_wait_is_announced(
     result = run("plan", "-c", str(config))
     assert result.exit_code == 1
     assert re.search(r"algolia-prod: .*429.*; retrying in 2s", result.stderr), result.stderr
+
+
+# -- 13. small truths -----------------------------------------------------------------------
+def coveo_sandbox(tmp_path: Path, privileges: str) -> Path:
+    path = tmp_path / "coveo.yaml"
+    path.write_text(
+        "version: 1\naccounts:\n  coveo-prod: {provider: coveo, sandbox: coveo.json}\n"
+        f"keys:\n  coveo-prod:\n    k:\n      privileges: {privileges}\n"
+    )
+    return path
+
+
+def test_privileges_print_in_one_syntax_in_whole_values_and_member_diffs(
+    tmp_path: Path, run: Callable[..., Result]
+) -> None:
+    search = "{owner: SEARCH_API, target_domain: EXECUTE_QUERY}"
+    config = coveo_sandbox(tmp_path, f"[{search}]")
+    created = run("plan", "-c", str(config)).stdout
+    whole = '{ owner = "SEARCH_API", target_domain = "EXECUTE_QUERY" }'
+    assert f"privileges = [{whole}]" in created
+    secrets = str(tmp_path / "s")
+    assert (
+        run("apply", "-c", str(config), "--auto-approve", "--secrets-out", secrets).exit_code == 0
+    )
+    config = coveo_sandbox(
+        tmp_path, f"[{search}, {{owner: SEARCH_API, target_domain: VIEW_ALL_CONTENT}}]"
+    )
+    updated = run("plan", "-c", str(config)).stdout
+    assert '+ { owner = "SEARCH_API", target_domain = "VIEW_ALL_CONTENT" }' in updated, updated
+    assert '"owner":' not in updated
+
+
+def test_expires_in_rounds_to_the_nearest_day() -> None:
+    from datetime import timedelta
+
+    from keystate.lint import _left
+
+    assert _left(timedelta(days=13, hours=20)) == "14 days"
+    assert _left(timedelta(days=1, hours=2)) == "1 day"
+    assert _left(timedelta(hours=5, minutes=40)) == "6 hours"
+    assert _left(timedelta(minutes=50)) == "1 hour"
+
+
+def test_the_saved_plan_hint_is_honest(tmp_path: Path, run: Callable[..., Result]) -> None:
+    config = sandbox(tmp_path, TWO_KEYS)
+    plan = tmp_path / "plan.json"
+    result = run("plan", "-c", str(config), "--out", str(plan))
+    assert f"apply it with: keystate apply {plan} --secrets-out new-keys.jsonl" in result.stderr
+    secrets = str(tmp_path / "s")
+    assert run("apply", str(plan), "--secrets-out", secrets).exit_code == 0
+    result = run("plan", "-c", str(config), "--out", str(tmp_path / "empty.json"))
+    assert "apply it with" not in result.stderr
+    assert "it has no changes: nothing to apply" in result.stderr
+    config = sandbox(tmp_path, "    a: {acl: [search, browse]}\n    b: {acl: [search]}\n")
+    result = run("plan", "-c", str(config), "--out", str(tmp_path / "update.json"))
+    assert f"apply it with: keystate apply {tmp_path / 'update.json'}\n" in result.stderr
+    # show renders a plan; it says nothing about changing anything.
+    result = run("show", str(tmp_path / "update.json"))
+    assert result.exit_code == 0
+    assert "Nothing was changed" not in result.stdout + result.stderr
+
+
+def test_help_of_plan_and_apply_mentions_exit_code_3(run: Callable[..., Result]) -> None:
+    for command in ("plan", "apply"):
+        text = run(command, "--help").stdout
+        assert "3 " in text and "refuse" in text, text
