@@ -754,3 +754,16 @@ def test_help_of_plan_and_apply_mentions_exit_code_3(run: Callable[..., Result])
     for command in ("plan", "apply"):
         text = run(command, "--help").stdout
         assert "3 " in text and "refuse" in text, text
+
+
+def test_warnings_are_listed_once_per_run_and_counted_elsewhere(
+    tmp_path: Path, run: Callable[..., Result]
+) -> None:
+    config = sandbox(tmp_path, TWO_KEYS)
+    listed = run("validate", "-c", str(config)).stderr
+    assert listed.count("warning:") == 4, listed  # no-expiry, search-unrestricted, twice
+    result = run("plan", "-c", str(config))
+    assert "warning:" not in result.stderr
+    assert "4 configuration warnings (`keystate validate` lists them" in result.stderr
+    assert "warning:" in run("-v", "plan", "-c", str(config)).stderr
+    assert "configuration warning" not in run("-q", "plan", "-c", str(config)).stderr

@@ -218,7 +218,12 @@ def current_ui() -> Ui:
     return ui
 
 
-def load(ui: Ui, path: Path, *, strict: bool = False, offline: bool = False) -> Config:
+def load(
+    ui: Ui, path: Path, *, strict: bool = False, offline: bool = False, brief: bool = True
+) -> Config:
+    """Load the configuration. Its warnings are listed by ``validate`` (``brief=False``)
+    and with -v; other commands count them in one line, so that a CI job running
+    validate, plan and apply shows them once."""
     from keystate.config import load_config
 
     config = load_config(path, offline=offline)
@@ -226,7 +231,14 @@ def load(ui: Ui, path: Path, *, strict: bool = False, offline: bool = False) -> 
         raise ConfigError(
             [type(w)(w.message, w.location, Severity.ERROR, w.rule) for w in config.warnings]
         )
-    ui.problems(config.warnings)
+    n = len(config.warnings)
+    if not brief or ui.verbosity > 0 or not n:
+        ui.problems(config.warnings)
+    elif not ui.quiet:
+        ui.err(
+            f"{n} configuration warning{'s' if n != 1 else ''} (`keystate validate` lists "
+            "them; -v shows them here)."
+        )
     return config
 
 

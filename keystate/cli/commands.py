@@ -54,7 +54,7 @@ def validate(config_path: Path, strict: bool, resolve_env: bool) -> int:
     says which were skipped; plan and apply resolve them. --resolve-env checks them too.
     """
     ui = current_ui()
-    config = load(ui, config_path, strict=strict, offline=not resolve_env)
+    config = load(ui, config_path, strict=strict, offline=not resolve_env, brief=False)
     if config.blocked:
         raise ConfigError([p for problems in config.blocked.values() for p in problems])
     n_keys = sum(len(k) for k in config.keys.values())
