@@ -767,3 +767,31 @@ def test_warnings_are_listed_once_per_run_and_counted_elsewhere(
     assert "4 configuration warnings (`keystate validate` lists them" in result.stderr
     assert "warning:" in run("-v", "plan", "-c", str(config)).stderr
     assert "configuration warning" not in run("-q", "plan", "-c", str(config)).stderr
+
+
+def test_an_algolia_expiry_read_back_shows_as_declared(
+    algolia: Algolia, write: Callable[..., Path], run: Callable[..., Result], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from keystate.providers.algolia.api import _snap
+
+    whole = datetime(2030, 6, 30, tzinfo=UTC)
+    assert _snap(whole + timedelta(seconds=1)) == whole
+    assert _snap(whole - timedelta(seconds=2, microseconds=300)) == whole
+    assert _snap(whole + timedelta(seconds=20)) == whole + timedelta(seconds=20)
+    # Through a real server: the plan shows the live expiry as it was declared.
+    config = write(
+        "version: 1\naccounts:\n"
+        + algolia_account(algolia.url)
+        + "keys:\n  algolia-prod:\n    a:\n      acl: [search]\n"
+        + "      expires_at: 2030-06-30T00:00:00Z\n"
+    )
+    secrets = str(tmp_path / "s")
+    assert (
+        run("apply", "-c", str(config), "--auto-approve", "--secrets-out", secrets).exit_code == 0
+    )
+    time.sleep(1.2)  # a second of remaining validity gone
+    config.write_text(config.read_text().replace("2030-06-30", "2031-06-30"))
+    result = run("plan", "-c", str(config))
+    assert '~ expires_at = "2030-06-30T00:00:00Z" -> "2031-06-30T00:00:00Z"' in result.stdout
