@@ -5,12 +5,14 @@ output, exit codes. No logic lives here that the library does not offer.
 * :mod:`.commands` — validate, plan, apply, show, import, schema, privileges, emulator.
 * :mod:`.applyrun` — one ``keystate apply``, fresh or from a saved plan.
 * :mod:`.emulator` — ``keystate emulator ...`` (imported only when it runs).
+* :mod:`.completion` — ``keystate completion bash|zsh|fish``.
 * :mod:`.ui` — terminal output and logging setup.
 """
 
 from typing import NoReturn
 
 from keystate.cli import commands as _commands  # noqa: F401 - registers the commands
+from keystate.cli import completion as _completion  # noqa: F401 - registers `completion`
 from keystate.cli.app import cli
 
 __all__ = ["cli", "main"]
