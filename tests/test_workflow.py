@@ -795,3 +795,20 @@ def test_an_algolia_expiry_read_back_shows_as_declared(
     config.write_text(config.read_text().replace("2030-06-30", "2031-06-30"))
     result = run("plan", "-c", str(config))
     assert '~ expires_at = "2030-06-30T00:00:00Z" -> "2031-06-30T00:00:00Z"' in result.stdout
+
+
+def test_validate_defers_unset_variables_in_url_lists_and_checks_the_rest(
+    run: Callable[..., Result], write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ALGOLIA_URL", raising=False)
+    body = (
+        "version: 1\naccounts:\n  algolia-prod:\n    provider: algolia\n"
+        "    application_id: ${ALGOLIA_APPLICATION_ID}\n    api_key: ${ALGOLIA_ADMIN_API_KEY}\n"
+        '    hosts: ["${ALGOLIA_URL}", "{second}"]\n'
+    )
+    ok = run("validate", "-c", str(write(body.replace("{second}", "http://127.0.0.1:1"))))
+    assert ok.exit_code == 0, ok.output
+    assert "${ALGOLIA_URL}" in ok.stdout
+    bad = run("validate", "-c", str(write(body.replace("{second}", "not a url"))))
+    assert bad.exit_code == 1
+    assert "hosts item" in bad.stderr

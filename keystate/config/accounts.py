@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from keystate.config.files import FileRefused, FileTooLarge, read_regular
-from keystate.config.nodes import YNode, YScalar
+from keystate.config.nodes import YNode, YScalar, YSeq
 from keystate.config.reader import Reader, did_you_mean
 from keystate.config.state import (
     ACCOUNT_COMMON,
@@ -178,6 +178,15 @@ def _read_setting(
     if reader.deferred(node) and isinstance(node, YScalar):
         return str(node.value)  # offline: checked by plan and apply, once resolved
     if spec.kind is SettingKind.URLS:
+        if isinstance(node, YSeq) and any(reader.deferred(item) for item in node.items):
+            # Offline: the items with unset variables wait for plan; the others are checked.
+            checked = [
+                str(i.value)
+                if isinstance(i, YScalar) and reader.deferred(i)
+                else reader.url(i, f"{spec.name} item")
+                for i in node.items
+            ]
+            return None if None in checked else tuple(u for u in checked if u)
         items = reader.strings(node, spec.name)
         if items is None:
             return None
