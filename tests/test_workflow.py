@@ -812,3 +812,25 @@ def test_validate_defers_unset_variables_in_url_lists_and_checks_the_rest(
     bad = run("validate", "-c", str(write(body.replace("{second}", "not a url"))))
     assert bad.exit_code == 1
     assert "hosts item" in bad.stderr
+
+
+def test_the_shared_marker_grammar_parses_and_renders_every_part() -> None:
+    from datetime import UTC, datetime
+
+    from keystate.model import Marker, parse_description
+
+    full = "keystate:team/web#1a2b3c4d@retire=2027-01-01T00:00:00Z;protect;pending"
+    user, marker = parse_description(f"Storefront {full}")
+    assert user == "Storefront"
+    assert marker == Marker("web", "team", True, True, "1a2b3c4d", datetime(2027, 1, 1, tzinfo=UTC))
+    assert marker.render() == full
+    for old in (
+        "keystate:web",
+        "keystate:team/web;protect",
+        "keystate:web@retire=2027-01-01T00:00:00Z",
+    ):
+        parsed = parse_description(old)[1]
+        assert parsed is not None and parsed.render() == old
+    # Out of order or malformed parts are not a marker of ours.
+    for bad in ("keystate:web;protect#1a2b3c4d", "keystate:web#1A2B3C4D", "keystate:web#123"):
+        assert parse_description(bad)[1] is None
