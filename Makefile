@@ -11,7 +11,7 @@ NODE_STAMP := $(NODE_CONFORMANCE)/node_modules/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet --quiet -e '.[dev]'
 	touch $(STAMP)
 
 ## make demo: validate -> plan -> apply -> plan on the quickstart's embedded sandbox

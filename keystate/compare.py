@@ -9,6 +9,7 @@ a member can change in place).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,8 +20,30 @@ from keystate.model import FieldValue, KeySpec, LiveKey, Marker
 from keystate.plan import DESCRIPTION, PROTECT, STATUS, FieldChange
 
 
-def marker_for(spec: KeySpec, owner: str | None) -> Marker:
-    return Marker(spec.name, owner, spec.protect)
+def marker_for(schema: ProviderSchema, spec: KeySpec, owner: str | None) -> Marker:
+    """The marker keystate writes with a declared key, with the digest of what it writes."""
+    return Marker(spec.name, owner, spec.protect, digest=digest(schema, spec))
+
+
+def digest(schema: ProviderSchema, spec: KeySpec) -> str:
+    """8 hex digits of SHA-256 over the canonical JSON of a declared key's view (its
+    description, protect and every provider field in its JSON form): what keystate
+    writes. Stored in the marker, it tells drift (the live key changed, the
+    configuration did not) from a change of the configuration, without any state."""
+    view: dict[str, object] = {DESCRIPTION: spec.description, PROTECT: spec.protect}
+    for fspec in schema.fields:
+        view[fspec.name] = kinds.to_json(spec.fields.get(fspec.name, fspec.default))
+    canonical = json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
+
+
+def drifted(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> bool:
+    """Whether a live key that differs from ``spec`` was changed outside keystate: the
+    configuration is still what keystate last wrote (its digest is in the marker)."""
+    marker = live.marker
+    return (
+        marker is not None and marker.digest is not None and marker.digest == digest(schema, spec)
+    )
 
 
 def field_changes(schema: ProviderSchema, spec: KeySpec, live: LiveKey) -> tuple[FieldChange, ...]:
@@ -96,7 +119,7 @@ def _set_members(before: frozenset[Any], after: frozenset[Any]) -> tuple[tuple[s
 def _member_text(member: object) -> str:
     as_list = kinds.to_json(frozenset({member}))  # type: ignore[arg-type]
     assert isinstance(as_list, list)
-    return _j(as_list[0])
+    return kinds.member_text(as_list[0])
 
 
 def _deep_members(before: object, after: object) -> tuple[tuple[str, str], ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from keystate.compare import exposure_refusal, field_changes
+from keystate.compare import drifted, exposure_refusal, field_changes
 from keystate.contract import AccountConfig, ProviderSchema, Removal
 from keystate.errors import PlanError
 from keystate.leftovers import resolve_duplicates
@@ -122,6 +122,8 @@ class _Planner:
             fields = _expired(self.schema, spec, current, fields)
             reason = Reason.EXPIRED
         forced = [f.name for f in fields if f.forces_replacement]
+        if fields and reason is None and drifted(self.schema, spec, current):
+            reason = Reason.DRIFT
         if fields and not forced:
             self.exposure(spec, current)
         elif current.exposed:
@@ -144,7 +146,7 @@ class _Planner:
                 desired=spec,
                 live=current,
                 fields=fields,
-                **_exposure_reason(current),
+                **(_exposure_reason(current) or {"reason": reason}),
             )
 
     def exposure(self, spec: KeySpec, current: LiveKey) -> None:

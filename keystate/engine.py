@@ -213,7 +213,11 @@ async def make_plan(
     be planned. With ``release_keys``, each account's declared keys are released from
     ``config`` once it is planned (for a caller that needs only the plan after this).
     """
-    conns = open_connections(config.accounts, select_accounts(config, accounts), options)
+    names = select_accounts(config, accounts)
+    blocked = [p for n in names for p in config.blocked.get(n, ())]
+    if blocked:  # its declared keys are incomplete: planning it could remove a key
+        raise ConfigError(blocked)
+    conns = open_connections(config.accounts, names, options)
     try:
         with gcpause.paused():
             return await _plan_all(config, conns, release_keys), conns

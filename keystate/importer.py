@@ -19,14 +19,14 @@ imports of the same account identical.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import yaml
 
 from keystate import kinds
 from keystate.contract import Kind, ProviderSchema
-from keystate.model import FieldValue, LiveKey, Marker
+from keystate.model import FieldValue, KeySpec, LiveKey, Marker
 
 MAX_NAME = 63
 _SLUG_OUT = re.compile(r"[^a-z0-9._-]+")
@@ -71,9 +71,9 @@ def _field_lines(schema: ProviderSchema, key: LiveKey) -> list[str]:
 
 
 def _names(
-    managed: Sequence[tuple[str, LiveKey]], unmanaged: Sequence[LiveKey]
+    managed: Sequence[tuple[str, LiveKey]], unmanaged: Sequence[LiveKey], declared: set[str]
 ) -> list[tuple[str, LiveKey]]:
-    taken = {name for name, _ in managed}
+    taken = {name for name, _ in managed} | declared
     out = list(managed)
     for key in sorted(unmanaged, key=lambda k: (slug(k.description), k.ref)):
         base = slug(key.description) or f"key-{key.ref.split(':', 1)[1][:8]}"
@@ -122,15 +122,43 @@ def _one_per_name(
     return kept, notes
 
 
-def render(account: str, schema: ProviderSchema, live: Sequence[LiveKey], owner: str | None) -> str:
+def _adopted_by(declared: Mapping[str, KeySpec], key: LiveKey) -> bool:
+    """Whether a declared key's ``adopt:`` selector already picks this live key."""
+    for spec in declared.values():
+        selector = spec.adopt
+        if selector is None:
+            continue
+        if selector.kind == "fingerprint" and (key.fingerprint or "").startswith(selector.value):
+            return True
+        if selector.kind == "id" and key.id == selector.value:
+            return True
+    return False
+
+
+def render(
+    account: str,
+    schema: ProviderSchema,
+    live: Sequence[LiveKey],
+    owner: str | None,
+    declared: Mapping[str, KeySpec] | None = None,
+) -> str:
+    """YAML for the live keys of ``account``. With ``declared`` (the keys the
+    configuration already declares for it), only the others: the file can be put beside
+    the configuration without any key defined twice."""
+    known = declared or {}
     managed: list[tuple[str, LiveKey]] = []
     unmanaged: list[LiveKey] = []
     foreign: list[LiveKey] = []
+    skipped = 0
     for key in live:
         marker: Marker | None = key.marker
         if key.is_credential:
             continue
-        if marker is None:
+        if (marker is not None and marker.owner == owner and marker.name in known) or (
+            marker is None and _adopted_by(known, key)
+        ):
+            skipped += 1
+        elif marker is None:
             unmanaged.append(key)
         elif marker.owner == owner:
             managed.append((marker.name, key))
@@ -143,6 +171,10 @@ def render(account: str, schema: ProviderSchema, live: Sequence[LiveKey], owner:
         "# Keys with an `adopt:` line are not managed yet: `keystate plan` shows them as",
         "# adopt actions, and applying them writes keystate's marker without changing the value.",
     ]
+    if skipped:
+        lines.append(
+            f"# Left out {skipped} key(s) the configuration already declares (--all: every key)."
+        )
     if foreign:
         refs = ", ".join(sorted(k.ref for k in foreign))
         lines.append(f"# Skipped {len(foreign)} key(s) owned by another keystate owner: {refs}")
@@ -153,7 +185,7 @@ def render(account: str, schema: ProviderSchema, live: Sequence[LiveKey], owner:
         )
         lines += left_out
     lines += ["version: 1", "keys:", f"  {account}:" + ("" if managed or unmanaged else " {}")]
-    for name, key in _names(managed, unmanaged):
+    for name, key in _names(managed, unmanaged, set(known)):
         lines.append(f"    {name}:")
         if key.marker is None:
             lines.append(f"      adopt: {_selector(schema, key)}")

@@ -157,6 +157,12 @@ def to_text(value: FieldValue) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def member_text(item: JSONValue) -> str:
+    """One member of a set as plan text shows it, in a whole value or a member diff alike
+    (a privilege is ``{ owner = "SEARCH_API", target_domain = "EXECUTE_QUERY" }``)."""
+    return _text_item(item)
+
+
 def _text_item(item: JSONValue) -> str:
     if isinstance(item, dict):
         inner = ", ".join(f"{k} = {json.dumps(v)}" for k, v in item.items())

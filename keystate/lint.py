@@ -31,14 +31,25 @@ def _no_expiry(schema: ProviderSchema) -> Callable[[KeySpec, datetime], tuple[st
     return check
 
 
+def _left(left: timedelta) -> str:
+    """``13 days`` for 13 days 20 hours (rounded to the nearest day); hours under a day."""
+    hours = round(left.total_seconds() / 3600)
+    if hours < 24:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    days = round(left.total_seconds() / 86400)
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
 def _expires_soon(schema: ProviderSchema) -> Callable[[KeySpec, datetime], tuple[str, str] | None]:
     expiry = schema.expiry
 
     def check(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
         moment = spec.fields.get(expiry.name) if expiry is not None else None
         if isinstance(moment, datetime) and moment - now < EXPIRY_WARNING:
-            days = max(0, (moment - now).days)
-            return expiry.name if expiry else "", f"expires in {days} day(s); plan its renewal"
+            return (
+                expiry.name if expiry else "",
+                f"expires in {_left(moment - now)}; plan its renewal",
+            )
         return None
 
     return check

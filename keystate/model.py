@@ -17,7 +17,7 @@ import re
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Final, Literal
 
@@ -28,10 +28,14 @@ NAME_RE: Final = re.compile(rf"^{NAME_PATTERN}$")
 MARKER_PREFIX: Final = "keystate:"
 PROTECT_SUFFIX: Final = ";protect"
 PENDING_SUFFIX: Final = ";pending"
+# keystate:[<owner>/]<name>[#<digest>][@retire=<YYYY-MM-DDTHH:MM:SSZ>][;protect][;pending]
 _MARKER_RE: Final = re.compile(
     rf"(?:^|(?<= ))keystate:(?:(?P<owner>{NAME_PATTERN})/)?(?P<name>{NAME_PATTERN})"
-    rf"(?P<protect>;protect)?(?P<pending>;pending)?$"
+    r"(?:#(?P<digest>[0-9a-f]{8}))?"
+    r"(?:@retire=(?P<retire>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z))?"
+    r"(?P<protect>;protect)?(?P<pending>;pending)?$"
 )
+RETIRE_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +134,13 @@ class Selector:
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """Ownership marker: ``keystate:[<owner>/]<name>[;protect][;pending]``.
+    """Ownership marker:
+    ``keystate:[<owner>/]<name>[#<digest>][@retire=<YYYY-MM-DDTHH:MM:SSZ>][;protect][;pending]``.
+
+    ``#<digest>`` (8 lowercase hex) is the digest of the fields keystate last wrote
+    (:func:`keystate.compare.digest`): a live key that differs from a configuration whose
+    digest still matches was changed outside keystate (drift). ``@retire=`` is the time a
+    retiring key is due to be retired (UTC).
 
     ``;protect`` records ``protect: true`` on the key itself, so a protected key stays
     protected even if its block is removed from the configuration. ``;pending`` marks a
@@ -143,11 +153,15 @@ class Marker:
     owner: str | None = None
     protect: bool = False
     pending: bool = False
+    digest: str | None = None
+    retire_at: datetime | None = None
 
     def render(self) -> str:
         owner = f"{self.owner}/" if self.owner else ""
+        digest = f"#{self.digest}" if self.digest else ""
+        retire = f"@retire={self.retire_at.strftime(RETIRE_FORMAT)}" if self.retire_at else ""
         flags = (PROTECT_SUFFIX if self.protect else "") + (PENDING_SUFFIX if self.pending else "")
-        return f"{MARKER_PREFIX}{owner}{self.name}{flags}"
+        return f"{MARKER_PREFIX}{owner}{self.name}{digest}{retire}{flags}"
 
     def stored_description(self, description: str) -> str:
         """The description as keystate stores it: the user's text, then the marker."""
@@ -165,8 +179,19 @@ def parse_description(stored: str) -> tuple[str, Marker | None]:
         owner=match.group("owner"),
         protect=match.group("protect") is not None,
         pending=match.group("pending") is not None,
+        digest=match.group("digest"),
+        retire_at=_retire_time(match.group("retire")),
     )
     return user, marker
+
+
+def _retire_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.strptime(text, RETIRE_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 class FieldValues(Mapping[str, FieldValue]):

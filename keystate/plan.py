@@ -13,8 +13,8 @@ Renderers and ``apply`` only read a plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Final
@@ -40,6 +40,7 @@ class Reason(Enum):
     """
 
     EXPIRED = "expired"
+    DRIFT = "drift"
     FINISH_CREATE = "finish_create"
     ORPHANED_CREATE = "orphaned_create"
     LEFTOVER_OF_CREATE = "leftover_of_create"
@@ -63,6 +64,7 @@ class Reason(Enum):
 
 _NOTES: Final = {
     Reason.EXPIRED: "the live key has expired",
+    Reason.DRIFT: "changed outside keystate since keystate last wrote it (drift)",
     Reason.FINISH_CREATE: "finishes an interrupted create: its value goes to --secrets-out again",
     Reason.ORPHANED_CREATE: (
         "an interrupted create left this key, and its value cannot be read back"
@@ -166,6 +168,45 @@ class Plan:
     def refusals(self) -> tuple[str, ...]:
         return tuple(r for account in self.accounts for r in account.refusals)
 
+    @property
+    def drift(self) -> tuple[Change, ...]:
+        """Changes that put back keys changed outside keystate (Reason.DRIFT)."""
+        return tuple(c for c in self.changes if c.reason is Reason.DRIFT)
+
+    def needs_force(self, max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO) -> list[str]:
+        """Why ``apply`` would need ``--force`` (the mass-removal gate), for reviewers."""
+        return [r for a in self.accounts if (r := _mass_removal(a, max_delete_ratio)) is not None]
+
+    def drift_only(self) -> Plan:
+        """This plan cut down to its drift (``plan --drift-only``): no refusal, nothing the
+        configuration asks for anew."""
+        accounts = tuple(
+            replace(
+                a,
+                changes=tuple(c for c in a.changes if c.reason is Reason.DRIFT),
+                refusals=(),
+            )
+            for a in self.accounts
+        )
+        return replace(self, accounts=accounts)
+
+    def only(self, addresses: Collection[str]) -> Plan:
+        """This plan limited to the keys at ``addresses`` (``--target``): their changes
+        and refusals, nothing else."""
+
+        def wanted(refusal: str) -> bool:
+            return any(refusal.startswith((f"{a} ", f"{a}:")) for a in addresses)
+
+        accounts = tuple(
+            replace(
+                a,
+                changes=tuple(c for c in a.changes if c.address in addresses),
+                refusals=tuple(r for r in a.refusals if wanted(r)),
+            )
+            for a in self.accounts
+        )
+        return replace(self, accounts=accounts)
+
     def counts(self) -> dict[str, int]:
         counts = {action.value: 0 for action in Action}
         for change in self.changes:
@@ -186,9 +227,7 @@ class Plan:
         ``--secrets-out`` was given; without it, every new value needs a configured sink."""
         reasons = list(self.refusals)
         if not force:
-            reasons += [
-                r for a in self.accounts if (r := _mass_removal(a, max_delete_ratio)) is not None
-            ]
+            reasons += self.needs_force(max_delete_ratio)
         creating = [c for c in self.changes if c.gives_value and not self.deliver_to(c)]
         if creating and not secrets_sink:
             names = ", ".join(c.address for c in creating[:3]) + (

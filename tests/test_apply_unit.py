@@ -5,6 +5,7 @@ replaces, bounded waits and saved-plan staleness — without HTTP, in millisecon
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -68,6 +69,11 @@ def apply(
     by_name = {r.address.split("/", 1)[1]: r for r in results}
     assert len(by_name) == len(results), "one result per key"
     return by_name, sink
+
+
+def undigested(description: str) -> str:
+    """A stored description without the drift digest keystate writes into its marker."""
+    return re.sub(r"#[0-9a-f]{8}(?=;|$)", "", description)
 
 
 def outcomes(results: dict[str, Result]) -> dict[str, Outcome]:
@@ -265,7 +271,7 @@ def test_a_new_key_is_born_pending_delivered_then_finalised() -> None:
 
     results, sink = apply(fake, plan_for(fake, [key("web", "read", description="Web")]))
 
-    writes = [(c.op, c.description) for c in fake.calls]
+    writes = [(c.op, undigested(c.description)) for c in fake.calls]
     assert writes == [
         ("create", "Web keystate:team/web;pending"),
         ("deliver", ""),
@@ -287,7 +293,7 @@ def test_an_interrupted_create_is_finished_value_delivered_before_the_marker() -
 
     results, sink = apply(fake, plan)
 
-    assert [(c.op, c.ref, c.description) for c in fake.calls] == [
+    assert [(c.op, c.ref, undigested(c.description)) for c in fake.calls] == [
         ("deliver", pending.ref, ""),
         ("update", pending.ref, "keystate:team/web"),
     ]

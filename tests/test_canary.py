@@ -182,3 +182,53 @@ def test_sink_objects_and_errors_hold_no_values(tmp_path: Path) -> None:
     text = "\n".join(texts)
     assert value not in text
     assert "[REDACTED]" in str(error)  # the command's stderr, scrubbed
+
+
+def test_issue_15_output_paths_leak_nothing(
+    algolia: Algolia, write: Callable[..., Path], run: Callable[..., Result], tmp_path: Path
+) -> None:
+    """validate without credentials, drift (every format, --drift-only), refusals, the
+    --force warning, --target, import beside a configuration, a blocked account,
+    completion and the saved-plan hint."""
+    client = official_client(algolia.url)
+    unmanaged = client.add_api_key(ApiKey(acl=["search"], description="canary u")).key  # type: ignore[attr-defined]
+    outputs: dict[str, str] = {}
+
+    def record(name: str, result: Result) -> Result:
+        outputs[f"{name} stdout"] = result.stdout
+        outputs[f"{name} stderr"] = result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+        return result
+
+    names = ["a", "b", "c", "d", "e"]
+    config = write(CONFIG.format(account=algolia_account(algolia.url), keys=keys_yaml(names)))
+    secrets = tmp_path / "secrets.jsonl"
+    record("validate", run("-vv", "validate", "-c", str(config)))
+    record("validate-strict", run("validate", "--strict", "-c", str(config)))
+    applied = run("apply", "-c", str(config), "--auto-approve", "--secrets-out", str(secrets))
+    assert applied.exit_code == 0, applied.output
+    seen = {json.loads(line)["value"] for line in secrets.read_text().splitlines()}
+    # Drift on a (its description, hence its digest, kept), a refusal on e (protected),
+    # and most keys removed: drift, refusal and the --force warning in one plan.
+    a = next(k for k in client.list_api_keys().keys if "keystate:a#" in (k.description or ""))  # type: ignore[attr-defined]
+    client.update_api_key(a.value, ApiKey(acl=["logs"], description=a.description))  # type: ignore[attr-defined]
+    write(CONFIG.format(account=algolia_account(algolia.url), keys=keys_yaml(["a"])))
+    for fmt in ("text", "json", "markdown"):
+        record(f"plan-{fmt}", run("-vv", "plan", "-c", str(config), "--format", fmt))
+    assert "Warning: apply will need --force" in outputs["plan-text stdout"]
+    assert "keys changed outside of keystate" in outputs["plan-text stdout"]
+    record("drift-only", run("plan", "-c", str(config), "--drift-only", "--detailed-exitcode"))
+    record("target", run("plan", "-c", str(config), "--target", "algolia-prod/a"))
+    record("out", run("plan", "-c", str(config), "--out", str(tmp_path / "plan.json")))
+    outputs["planfile"] = (tmp_path / "plan.json").read_text()
+    record("show", run("show", str(tmp_path / "plan.json"), "--format", "markdown"))
+    record("import", run("-vv", "import", "algolia-prod", "-c", str(config)))
+    record("import-all", run("import", "algolia-prod", "-c", str(config), "--all"))
+    record("completion", run("completion", "bash"))
+    # An expired key blocks its account: the error names the key, never a value.
+    expired = keys_yaml(["a"]) + "      expires_at: 2001-01-01T00:00:00Z\n"
+    write(CONFIG.format(account=algolia_account(algolia.url), keys=expired))
+    record("blocked-plan", run("-vv", "plan", "-c", str(config)))
+    record("blocked-apply", run("apply", "-c", str(config), "--auto-approve"))
+    assert "is in the past" in outputs["blocked-plan stderr"]
+    assert_clean(outputs, all_values(algolia, seen | {unmanaged}))

@@ -291,25 +291,30 @@ def test_plan_apply_and_drift_workflows_against_the_sandbox(checkout: Path) -> N
     # Someone edits a managed key in the dashboard: drift.
     state = checkout / ".keystate" / "algolia-prod.json"
     emulator = AlgoliaEmulator(state)
-    value = next(
-        k["value"]
+    crawler = next(
+        k
         for k in emulator.snapshot()
-        if "keystate:search-team/crawler" in k.get("description", "")
+        if "keystate:search-team/crawler#" in k.get("description", "")
     )
+    value = crawler["value"]
     reply = emulator.handle(
         EmuRequest(
             "PUT",
             f"/1/keys/{value}",
             "",
             {"x-algolia-application-id": emulator.app_id, "x-algolia-api-key": emulator.admin_key},
-            b'{"acl": ["deleteIndex"], "description": "keystate:search-team/crawler"}',
+            json.dumps({"acl": ["deleteIndex"], "description": crawler["description"]}).encode(),
         )
     )
     assert reply.status == 200
     result = runner.run("keystate-drift.yml", "drift", "Check for drift")
     assert result.returncode == 0, result.stderr
     assert runner.outputs()["drift"] == "true"
-    assert "## Drift" in runner.summary.read_text()
+    summary = runner.summary.read_text()
+    assert "## Drift" in summary
+    # Told apart from a change of the configuration (the marker's digest still matches).
+    assert "Note: keys changed outside of keystate (drift)" in summary
+    assert "~ algolia-prod/crawler: acl" in summary
 
     # A broken configuration is an error, not drift.
     (checkout / "keystate.yaml").write_text("version: 1\naccounts: [\n")
@@ -333,3 +338,31 @@ def test_access_review_workflow_against_the_sandbox(checkout: Path) -> None:
     upload = steps("keystate-access-review.yml", "review")["Upload the review"]
     assert "access-review.html" in upload["with"]["path"]
     assert workflow["jobs"]["review"]["permissions"] == {"contents": "read", "issues": "write"}
+
+
+def test_the_validate_job_needs_no_secrets(checkout: Path) -> None:
+    """Fork pull requests have no secrets: the validate job, as written, passes on a
+    configuration whose accounts take every credential from ${VAR}s that are unset."""
+    readme = (ROOT / "README.md").read_text()
+    config = readme.split("```yaml\n# keystate.yaml\n", 1)[1].split("```", 1)[0]
+    (checkout / "keystate.yaml").write_text(config)
+    runner = Runner(checkout)  # runs steps with no ALGOLIA_*/COVEO_* variable
+    result = runner.run(
+        "keystate-plan.yml", "validate", "Validate and lint (offline, no credentials)"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Configuration is valid: 2 accounts, 2 keys." in result.stdout
+    assert "Not checked without credentials" in result.stdout
+    # The pre-commit hook runs the same check.
+    hook = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALGOLIA", "COVEO"))}
+    entry = hook["entry"].split()
+    done = subprocess.run(
+        [str(BIN / entry[0]), *entry[1:], "-c", "keystate.yaml"],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -69,6 +69,12 @@ def test_prompt_accepts_only_yes(
     assert "Only 'yes' will be accepted" in output
     assert "Apply cancelled; nothing was changed." in output
     assert algolia.emulator.snapshot() == []
+    # Ctrl-D at the prompt: cancelled, and it says nothing was changed.
+    code, output = apply_on_a_terminal(config, "\x04", tmp_path)
+    assert code == 1, output
+    assert "Apply cancelled; nothing was changed." in output
+    assert "Aborted" not in output
+    assert algolia.emulator.snapshot() == []
     code, output = apply_on_a_terminal(config, "yes", tmp_path)
     assert code == 0, output
     assert "Apply complete: 1 change(s) made" in output

@@ -260,8 +260,8 @@ def test_display_name_and_security_fields_round_trip_and_drift_is_shown(
     out = result.stdout
     assert "~ display_name" in out and '"Renamed in the console" -> "Portal search (prod)"' in out
     assert "~ commerce_catalog_id" in out and '"catalog-us" -> "catalog-eu"' in out
-    assert "~ impersonation_allowed_user_ids" in out and '"name": "staff"' in out
-    assert "~ api_key_query_authentication" in out and '"name": "anonymous"' in out
+    assert "~ impersonation_allowed_user_ids" in out and 'name = "staff"' in out
+    assert "~ api_key_query_authentication" in out and 'name = "anonymous"' in out
     assert "~ search_hub" in out
     assert "forces replacement" not in out
     assert apply(run, path, tmp_path).exit_code == 0
@@ -290,7 +290,7 @@ def test_display_name_and_security_fields_round_trip_and_drift_is_shown(
     assert run("plan", "-c", str(path), "--detailed-exitcode", env=ENV).exit_code == 0
 
     # import writes the new fields, and its output plans no change.
-    imported = run("import", "coveo-prod", "-c", str(path), env=ENV)
+    imported = run("import", "coveo-prod", "--all", "-c", str(path), env=ENV)
     assert imported.exit_code == 0, imported.output
     assert "display_name: Portal search (prod)" in imported.stdout
     assert "override_template_privileges:" in imported.stdout

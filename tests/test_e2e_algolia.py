@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +41,12 @@ ANALYTICS = """\
 
 
 def keys_by_description(client: Any) -> dict[str, Any]:
-    return {k.description or "": k for k in client.list_api_keys().keys}
+    """By description, with the marker's drift digest (``#<8 hex>``) left out."""
+    keys = client.list_api_keys().keys
+    for key in keys:
+        if "keystate:" in (key.description or ""):
+            assert re.search(r"keystate:\S+#[0-9a-f]{8}$", key.description), key.description
+    return {re.sub(r"#[0-9a-f]{8}$", "", k.description or ""): k for k in keys}
 
 
 def test_plan_apply_drift_repair_delete(

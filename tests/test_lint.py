@@ -81,10 +81,12 @@ def test_unknown_lint_rule_is_an_error(
     assert "lint_ignore: unknown rule 'no-expiri'; did you mean 'no-expiry'?" in result.stderr
 
 
-def test_plan_shows_lint_warnings_too(
+def test_plan_counts_lint_warnings_and_lists_them_with_v(
     write: Callable[..., Path], run: Callable[..., Result]
 ) -> None:
     path = write(ALGOLIA + "    k:\n      acl: [browse]\n")
     result = run("plan", "-c", str(path))
     assert result.exit_code == 0
-    assert "[no-expiry]" in result.stderr
+    assert "[no-expiry]" not in result.stderr
+    assert "1 configuration warning (`keystate validate` lists them" in result.stderr
+    assert "[no-expiry]" in run("-v", "plan", "-c", str(path)).stderr

@@ -33,3 +33,19 @@ step keystate plan --detailed-exitcode
 
 printf '\nDone. The new key values are in %s (mode 0600); nothing else ever prints them.\n' \
   "examples/quickstart/.keystate/new-keys.jsonl"
+
+cat <<'NEXT'
+
+Run keystate yourself: it is installed in .venv/ (or `pip install .` to put `keystate`
+on your PATH; `make demo` again resets the sandbox):
+
+  cd examples/quickstart
+  ../../.venv/bin/keystate plan                  # nothing to do now
+  # edit keystate.yaml: add `browse` to the acl of storefront-search, then
+  ../../.venv/bin/keystate plan                  # one update, shown field by field
+  ../../.venv/bin/keystate plan --format markdown   # the pull-request comment
+  ../../.venv/bin/keystate apply --secrets-out .keystate/new-keys.jsonl
+
+Next: docs/commands.md (every command), docs/configuration.md (the YAML),
+docs/ci.md (GitHub Actions recipes); `keystate completion bash` for tab completion.
+NEXT

@@ -63,7 +63,7 @@ class Creator:
         }
 
     def stored(self, spec: KeySpec, pending: bool = False) -> str:
-        marker = replace(marker_for(spec, self.owner), pending=pending)
+        marker = replace(marker_for(self.diff.schema, spec, self.owner), pending=pending)
         return marker.stored_description(spec.description)
 
     async def create(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
@@ -146,7 +146,8 @@ class Creator:
                     return key
             return None
 
-        return await poll(look, self.visibility.lookup_bound())
+        what = f"looking for {spec.address} after an ambiguous create"
+        return await poll(look, self.visibility.lookup_bound(), what)
 
     async def _yield_to_concurrent_run(
         self, spec: KeySpec, mine: LiveKey, exclude: Sequence[str]

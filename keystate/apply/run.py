@@ -65,7 +65,7 @@ class AccountRun:
             wait = diff.account.wait_timeout
         self.wait_timeout = DEFAULT_WAIT_TIMEOUT if wait is None else wait
         self.results: list[Result] = []
-        self.visibility = Visibility(provider, diff.schema, self.wait_timeout)
+        self.visibility = Visibility(provider, diff.schema, self.wait_timeout, diff.account.name)
         self.creator = Creator(diff, provider, owner, options, self.visibility)
 
     async def run(self) -> list[Result]:

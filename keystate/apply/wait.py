@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
 from keystate.apply.outcome import Unconfirmed
@@ -27,6 +27,7 @@ from keystate.compare import field_changes
 from keystate.contract import Provider, ProviderSchema
 from keystate.errors import ProviderError
 from keystate.model import KeySpec, LiveKey
+from keystate.progress import Waiting
 
 log = logging.getLogger("keystate.apply")
 
@@ -35,11 +36,16 @@ CONSISTENT_LOOKUP_SECONDS: Final = 2.0
 T = TypeVar("T")
 
 
-async def poll(check: Callable[[], Awaitable[T | None]], timeout: float) -> T | None:
-    """Call ``check`` until it returns something, for at most ``timeout`` seconds."""
+async def poll(
+    check: Callable[[], Awaitable[T | None]], timeout: float, what: str | None = None
+) -> T | None:
+    """Call ``check`` until it returns something, for at most ``timeout`` seconds; a long
+    wait reports ``still <what>... [Ns elapsed]`` (:mod:`keystate.progress`)."""
     deadline = time.monotonic() + timeout
     delay = 0.05
+    waiting = Waiting(what)
     while True:
+        waiting.tick()
         try:
             found = await check()
         except ProviderError as exc:
@@ -61,6 +67,8 @@ class Pending:
 
     check: Callable[[Mapping[str, LiveKey]], bool]
     unconfirmed: str
+    # Says "still waiting for ACCOUNT/NAME to appear... [Ns elapsed]" while it waits.
+    waiting: Waiting = field(default_factory=lambda: Waiting(None))
 
 
 class Waves:
@@ -98,6 +106,8 @@ class Waves:
         try:
             while self._waiting:
                 await self._list_once()
+                for pending, _ in self._waiting:
+                    pending.waiting.tick()
                 left = deadline - time.monotonic()
                 if not self._waiting or left <= 0:
                     break
@@ -132,10 +142,13 @@ class Visibility:
     consistent): by shared listings in waves where the provider's listing confirms
     (``after_write`` then returns what to confirm), else by reading each key."""
 
-    def __init__(self, provider: Provider, schema: ProviderSchema, timeout: float) -> None:
+    def __init__(
+        self, provider: Provider, schema: ProviderSchema, timeout: float, account: str = ""
+    ) -> None:
         self.provider = provider
         self.schema = schema
         self.timeout = timeout
+        self.account = account
         self.waves = Waves(provider, timeout)
 
     @property
@@ -152,9 +165,11 @@ class Visibility:
                 await self.present(key, spec, verb)
             return None
         if spec is None:
+            name = key.marker.name if key.marker else key.ref
             return Pending(
                 lambda listing: key.ref not in listing,
                 f"deleted, but still visible after {self.timeout:g}s; run plan later to confirm",
+                Waiting(f"waiting for {self.account}/{name} to disappear"),
             )
         schema = self.schema
 
@@ -165,6 +180,7 @@ class Visibility:
         return Pending(
             shows,
             f"{verb}, but not yet visible after {self.timeout:g}s; run plan later to confirm",
+            Waiting(f"waiting for {spec.address} to appear"),
         )
 
     def lookup_bound(self) -> float:
@@ -186,7 +202,8 @@ class Visibility:
                 True if current is not None and not field_changes(schema, spec, current) else None
             )
 
-        if await poll(visible, self.timeout) is None:
+        what = f"waiting for {spec.address} to appear"
+        if await poll(visible, self.timeout, what) is None:
             raise Unconfirmed(
                 f"{verb}, but not yet visible after {self.timeout:g}s; run plan later to confirm"
             )
@@ -198,7 +215,9 @@ class Visibility:
         async def absent() -> bool | None:
             return True if await self.provider.read_key(key) is None else None
 
-        if await poll(absent, self.timeout) is None and strict:
+        name = key.marker.name if key.marker else key.ref
+        what = f"waiting for {self.account}/{name} to disappear"
+        if await poll(absent, self.timeout, what) is None and strict:
             raise Unconfirmed(
                 f"deleted, but still visible after {self.timeout:g}s; run plan later to confirm"
             )

@@ -2,15 +2,19 @@
 output, exit codes. No logic lives here that the library does not offer.
 
 * :mod:`.app` — the group, global options, failures mapped to exit codes.
-* :mod:`.commands` — validate, plan, apply, show, import, schema, privileges, emulator.
+* :mod:`.commands` — validate, plan, apply, show, emulator.
+* :mod:`.inspect` — import, report, privileges, schema, sinks.
 * :mod:`.applyrun` — one ``keystate apply``, fresh or from a saved plan.
 * :mod:`.emulator` — ``keystate emulator ...`` (imported only when it runs).
+* :mod:`.completion` — ``keystate completion bash|zsh|fish``.
 * :mod:`.ui` — terminal output and logging setup.
 """
 
 from typing import NoReturn
 
 from keystate.cli import commands as _commands  # noqa: F401 - registers the commands
+from keystate.cli import completion as _completion  # noqa: F401 - registers `completion`
+from keystate.cli import inspect as _inspect  # noqa: F401 - registers the commands
 from keystate.cli.app import cli
 
 __all__ = ["cli", "main"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import click
 
@@ -31,6 +31,8 @@ from keystate.errors import (
 )
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from keystate.config import Config
 
 T = TypeVar("T")
@@ -49,12 +51,44 @@ class KeystateGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> NoReturn:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not argv:  # `keystate` alone: the help, exit 0
+            argv = ["--help"]
         code = _run(
             lambda: super(KeystateGroup, self).main(
-                args, prog_name or "keystate", complete_var, standalone_mode=False, **extra
+                _habits(self, argv), prog_name or "keystate", complete_var, False, **extra
             )
         )
         sys.exit(code)
+
+
+# Terraform's single-dash spellings, and what keystate calls them.
+_TERRAFORM_FLAGS: Final = ("out", "auto-approve", "detailed-exitcode", "target", "replace")
+
+
+def _habits(group: click.Group, argv: list[str]) -> list[str]:
+    """Terraform muscle memory: ``-out`` gets "did you mean --out?", and ``--no-color``
+    is accepted after the subcommand too (it is moved in front of it)."""
+    before = argv[: argv.index("--")] if "--" in argv else argv
+    for arg in before:
+        name = arg[1:].split("=", 1)[0]
+        single_dash = arg.startswith("-") and not arg.startswith("--") and len(name) > 1
+        if single_dash and (name in _TERRAFORM_FLAGS or name in _long_options(group)):
+            raise click.UsageError(f"no such option {arg.split('=', 1)[0]}; did you mean --{name}?")
+    if "--no-color" in before[1:]:
+        argv = [
+            "--no-color",
+            *(a for i, a in enumerate(argv) if a != "--no-color" or i >= len(before)),
+        ]
+    return argv
+
+
+def _long_options(group: click.Group) -> set[str]:
+    names: set[str] = set()
+    for command in group.commands.values():
+        for param in command.params:
+            names.update(o[2:] for o in getattr(param, "opts", ()) if o.startswith("--"))
+    return names
 
 
 def _run(invoke: Callable[[], object]) -> int:
@@ -125,12 +159,29 @@ def config_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def complete_accounts(
+    ctx: click.Context, _param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion: the account names of the configuration (-c, or keystate.yaml)."""
+    from click.shell_completion import CompletionItem
+
+    from keystate.config import load_config
+
+    path = ctx.params.get("config_path") or Path("keystate.yaml")
+    try:
+        names = sorted(load_config(Path(path), offline=True).accounts)
+    except Exception:  # completion must never fail loudly
+        return []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
 def accounts_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--account",
         "accounts",
         multiple=True,
         metavar="NAME",
+        shell_complete=complete_accounts,
         help="Only this account (repeatable). Default: all accounts.",
     )(f)
 
@@ -152,8 +203,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, no_color: bool) -> None:
       keystate plan                # what would change (never changes anything)
       keystate apply --secrets-out new-keys.jsonl
     """
+    from keystate import progress
+
     ui = Ui(verbosity=verbose, quiet=quiet, no_color=no_color)
     ui.setup_logging()
+    progress.set_reporter(ui.info)  # long waits say so: "still waiting for ... [10s elapsed]"
     ctx.call_on_close(ui.teardown_logging)
     ctx.obj = ui
 
@@ -164,13 +218,94 @@ def current_ui() -> Ui:
     return ui
 
 
-def load(ui: Ui, path: Path, *, strict: bool = False) -> Config:
+def load(
+    ui: Ui, path: Path, *, strict: bool = False, offline: bool = False, brief: bool = True
+) -> Config:
+    """Load the configuration. Its warnings are listed by ``validate`` (``brief=False``)
+    and with -v; other commands count them in one line, so that a CI job running
+    validate, plan and apply shows them once."""
     from keystate.config import load_config
 
-    config = load_config(path)
+    config = load_config(path, offline=offline)
     if strict and config.warnings:
         raise ConfigError(
             [type(w)(w.message, w.location, Severity.ERROR, w.rule) for w in config.warnings]
         )
-    ui.problems(config.warnings)
+    n = len(config.warnings)
+    if not brief or ui.verbosity > 0 or not n:
+        ui.problems(config.warnings)
+    elif not ui.quiet:
+        ui.err(
+            f"{n} configuration warning{'s' if n != 1 else ''} (`keystate validate` lists "
+            "them; -v shows them here)."
+        )
     return config
+
+
+def plannable(ui: Ui, config: Config, accounts: Sequence[str], *, partial: bool) -> list[str]:
+    """The selected accounts that can be planned. An account with a key whose expiry has
+    passed cannot be (``Config.blocked``): with ``partial`` (plan) its problems are
+    reported and the others planned; otherwise (apply) nothing is done."""
+    from keystate.engine import select_accounts
+
+    selected = select_accounts(config, accounts)
+    blocked = [a for a in selected if a in config.blocked]
+    if not blocked:
+        return selected
+    problems = [p for a in blocked for p in config.blocked[a]]
+    rest = [a for a in selected if a not in config.blocked]
+    if not partial or not rest:
+        if rest:
+            others = " ".join(f"--account {a}" for a in rest)
+            ui.err(f"Note: the other accounts can be applied on their own: {others}")
+        raise ConfigError(problems)
+    ui.problems(problems)
+    ui.err(
+        f"Error: account(s) {', '.join(blocked)} not planned until the problem(s) above are "
+        f"fixed; planning {', '.join(rest)}."
+    )
+    return rest
+
+
+def targets_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="ACCOUNT/NAME",
+        help="Only this key (repeatable), like terraform -target: for exceptional cases.",
+    )(f)
+
+
+TARGET_WARNING: Final = """
+Warning: Resource targeting is in effect
+
+You are creating a plan with --target, which means that the result of this plan may not
+represent all of the changes requested by the current configuration.
+
+The --target option is not for routine use, and is provided only for exceptional
+situations such as recovering from errors or mistakes, or when keystate specifically
+suggests to use it as part of an error message.
+"""
+
+
+def target_accounts(
+    ui: Ui, config: Config, accounts: Sequence[str], targets: Sequence[str]
+) -> tuple[str, ...]:
+    """Check ``--target`` addresses and return the accounts to read (those named by the
+    targets, within --account when given). Prints Terraform's targeting warning."""
+    if not targets:
+        return tuple(accounts)
+    for address in targets:
+        account, sep, name = address.partition("/")
+        if not sep or not account or not name:
+            raise click.UsageError(f"--target {address}: use ACCOUNT/NAME, e.g. algolia-prod/web")
+        if account not in config.accounts:
+            known = ", ".join(sorted(config.accounts)) or "none"
+            raise click.UsageError(
+                f"--target {address}: no account {account!r} (configured: {known})"
+            )
+        if accounts and account not in accounts:
+            raise click.UsageError(f"--target {address}: account {account} is not among --account")
+    ui.err(TARGET_WARNING)
+    return tuple(sorted({t.partition("/")[0] for t in targets}))

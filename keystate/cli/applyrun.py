@@ -56,6 +56,7 @@ class ApplyRun:
     parallelism: int
     report_path: Path | None
     show_unmanaged: bool
+    targets: frozenset[str] = frozenset()
 
     def gate(self, the_plan: Plan) -> None:
         reasons = the_plan.gate(
@@ -72,6 +73,8 @@ class ApplyRun:
         ui = self.ui
         ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
         the_plan, conns = await make_plan(config, accounts, connect_options(ui), release_keys=True)
+        if self.targets:
+            the_plan = the_plan.only(self.targets)
         try:
             render_plan(ui, the_plan, "text", self.show_unmanaged)
             self.gate(the_plan)
@@ -189,7 +192,11 @@ def _confirm(ui: Ui, auto_approve: bool) -> bool:
             "pass --auto-approve (or apply a saved plan)"
         )
     ui.err("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.")
-    answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
+    try:
+        answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
+    except click.exceptions.Abort:  # Ctrl-C or Ctrl-D at the prompt
+        ui.err("")
+        return False
     return str(answer).strip() == "yes"
 
 
@@ -203,6 +210,18 @@ def _printer(ui: Ui, deliveries: Deliveries) -> Callable[[Result], None]:
     return show
 
 
+def check_writable(path: Path, option: str) -> None:
+    """Fail before anything changes when ``path`` cannot be written (and leave no file)."""
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
 def _write_report(path: Path, results: Sequence[Result]) -> None:
     from keystate.apply import Outcome
 
@@ -212,7 +231,11 @@ def _write_report(path: Path, results: Sequence[Result]) -> None:
         "results": [r.to_dict() for r in results],
         "summary": {o.value: sum(1 for r in results if r.outcome is o) for o in Outcome},
     }
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    try:
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise UsageError(f"--report {path}: {reason} (the report was not written)") from None
 
 
 def _summarise(ui: Ui, results: Sequence[Result], deliveries: Deliveries) -> int:

@@ -6,10 +6,9 @@ need them, so ``keystate --help`` and ``keystate validate`` start fast.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,11 +18,14 @@ from keystate.cli.app import (
     config_option,
     current_ui,
     load,
+    plannable,
     run_async,
+    target_accounts,
+    targets_option,
 )
-from keystate.cli.applyrun import ApplyRun, connect_options, render_plan
+from keystate.cli.applyrun import ApplyRun, check_writable, connect_options, render_plan
 from keystate.cli.ui import Ui
-from keystate.errors import EXIT_CHANGES, EXIT_OK, EXIT_REFUSED, UsageError
+from keystate.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ConfigError, UsageError
 
 if TYPE_CHECKING:
     from keystate.config import Config
@@ -31,17 +33,28 @@ if TYPE_CHECKING:
 
 FORMATS = ("text", "json")
 PLAN_FORMATS = ("text", "json", "markdown")
-REPORT_FORMATS = ("html", "markdown", "json", "csv")
 
 
 # -- validate ---------------------------------------------------------------------------
 @cli.command()
 @config_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def validate(config_path: Path, strict: bool) -> int:
-    """Check the configuration offline: syntax, schema, provider rules, lint."""
+@click.option(
+    "--resolve-env",
+    is_flag=True,
+    help="Also require every ${VAR} of the accounts to be set and credential files readable.",
+)
+def validate(config_path: Path, strict: bool, resolve_env: bool) -> int:
+    """Check the configuration offline: syntax, schema, provider rules, lint.
+
+    Needs no credentials: an account setting that refers to an unset ${VAR} (or a
+    credential file that cannot be read) is checked for its form only, and the output
+    says which were skipped; plan and apply resolve them. --resolve-env checks them too.
+    """
     ui = current_ui()
-    config = load(ui, config_path, strict=strict)
+    config = load(ui, config_path, strict=strict, offline=not resolve_env, brief=False)
+    if config.blocked:
+        raise ConfigError([p for problems in config.blocked.values() for p in problems])
     n_keys = sum(len(k) for k in config.keys.values())
     warnings = len(config.warnings)
     note = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
@@ -50,6 +63,11 @@ def validate(config_path: Path, strict: bool) -> int:
         f"Configuration is valid: {n_accounts} account{'s' if n_accounts != 1 else ''}, "
         f"{n_keys} key{'s' if n_keys != 1 else ''}{note}."
     )
+    if config.skipped:
+        ui.out(
+            f"Not checked without credentials ({len(config.skipped)}; plan and apply resolve "
+            "them): " + ", ".join(config.skipped)
+        )
     return EXIT_OK
 
 
@@ -64,6 +82,13 @@ def validate(config_path: Path, strict: bool) -> int:
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
+@targets_option
+@click.option(
+    "--drift-only",
+    is_flag=True,
+    help="Only the drift: managed keys changed outside keystate (like terraform plan "
+    "-refresh-only), for nightly jobs.",
+)
 @click.option(
     "--out",
     "out_path",
@@ -76,26 +101,55 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     show_unmanaged: bool,
+    targets: tuple[str, ...],
+    drift_only: bool,
     out_path: Path | None,
 ) -> int:
-    """Read the live accounts and show what apply would change. Never changes anything."""
+    """Read the live accounts and show what apply would change. Never changes anything.
+
+    \b
+    Exit codes: 0 success (with --detailed-exitcode: no changes); 1 error;
+    2 changes pending (--detailed-exitcode; with --drift-only: drift found);
+    3 apply would refuse this plan (a safety gate), nothing was changed.
+    """
     ui = current_ui()
+    if out_path is not None:
+        check_writable(out_path, "--out")
     config = load(ui, config_path)
-    the_plan = run_async(_plan_only(ui, config, accounts))
+    accounts = target_accounts(ui, config, accounts, targets)
+    selected = plannable(ui, config, accounts, partial=True)
+    the_plan = run_async(_plan_only(ui, config, selected))
+    if targets:
+        the_plan = the_plan.only(set(targets))
+    if drift_only:
+        the_plan = the_plan.drift_only()
     render_plan(ui, the_plan, fmt, show_unmanaged)
     if out_path is not None:
-        from keystate import planfile
-
-        try:
-            planfile.save(the_plan, out_path)
-        except OSError as exc:
-            raise UsageError(f"--out {out_path}: {exc.strerror or exc}") from None
-        ui.info(f"Saved the plan to {out_path}; apply it with: keystate apply {out_path}")
+        _save(ui, the_plan, out_path)
     if the_plan.refusals:
         return EXIT_REFUSED
+    if any(a in config.blocked for a in accounts or config.accounts):
+        return EXIT_ERROR  # an account was not planned (reported above)
     if detailed_exitcode and the_plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def _save(ui: Ui, the_plan: Plan, out_path: Path) -> None:
+    from keystate import planfile
+    from keystate.plan import CREATING
+
+    try:
+        planfile.save(the_plan, out_path)
+    except OSError as exc:
+        raise UsageError(f"--out {out_path}: {exc.strerror or exc}") from None
+    if the_plan.refusals or not the_plan.has_changes:
+        why = "keystate refuses it" if the_plan.refusals else "it has no changes"
+        ui.info(f"Saved the plan to {out_path} ({why}: nothing to apply).")
+        return
+    creates = any(c.action in CREATING or c.delivers_value for c in the_plan.changes)
+    sink = " --secrets-out new-keys.jsonl" if creates else ""
+    ui.info(f"Saved the plan to {out_path}; apply it with: keystate apply {out_path}{sink}")
 
 
 async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
@@ -134,6 +188,7 @@ async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
     "--report", "report_path", type=click.Path(path_type=Path), help="Write results as JSON."
 )
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
+@targets_option
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -147,15 +202,23 @@ def apply(
     parallelism: int,
     report_path: Path | None,
     show_unmanaged: bool,
+    targets: tuple[str, ...],
 ) -> int:
     """Change the live accounts to match the configuration (plan, show, confirm, execute).
 
     With PLANFILE (from `plan --out`), execute exactly that saved plan instead, after
     checking that nothing it touches changed since; the file is the approval, so there
     is no prompt.
+
+    \b
+    Exit codes: 0 applied (or nothing to do); 1 error or partial apply (run it again);
+    3 refused by a safety gate (protected key, mass removal without --force, new key
+    values without --secrets-out, stale saved plan): nothing was changed.
     """
     ui = current_ui()
     ui.stdout_reserved = secrets_out == "-"
+    if report_path is not None:
+        check_writable(report_path, "--report")
     run = ApplyRun(
         ui=ui,
         force=force,
@@ -164,15 +227,18 @@ def apply(
         parallelism=parallelism,
         report_path=report_path,
         show_unmanaged=show_unmanaged,
+        targets=frozenset(targets),
     )
     if planfile is not None:
-        if accounts:
-            raise UsageError("--account cannot be combined with a saved plan")
+        if accounts or targets:
+            raise UsageError("--account and --target cannot be combined with a saved plan")
         explicit = ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
         config = load(ui, config_path) if explicit else None
         return run_async(run.saved(planfile, config))
     config = load(ui, config_path)
-    return run_async(run.fresh(config, accounts, auto_approve))
+    accounts = target_accounts(ui, config, accounts, targets)
+    selected = plannable(ui, config, accounts, partial=False)
+    return run_async(run.fresh(config, selected, auto_approve))
 
 
 # -- show -------------------------------------------------------------------------------
@@ -189,164 +255,6 @@ def show(planfile: Path, fmt: str, show_unmanaged: bool) -> int:
     document = files.load(planfile)
     accounts = files.accounts_from_document(document, {}, schema_for, resolve_secrets=False)
     render_plan(ui, files.to_plan(document, accounts, schema_for), fmt, show_unmanaged)
-    return EXIT_OK
-
-
-# -- import -----------------------------------------------------------------------------
-@cli.command("import")
-@click.argument("account")
-@config_option
-@click.option(
-    "--out",
-    "out_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the YAML to this new file instead of standard output.",
-)
-def import_(account: str, config_path: Path, out_path: Path | None) -> int:
-    """Write YAML for the live keys of ACCOUNT; unmanaged keys get `adopt:` selectors."""
-    from keystate import importer
-
-    ui = current_ui()
-    config = load(ui, config_path)
-    if out_path is not None and out_path.exists():
-        raise UsageError(
-            f"--out {out_path} exists; choose a new file (keystate never overwrites it)"
-        )
-    live = run_async(_live_keys(ui, config, account))
-    text = importer.render(account, config.schema(account), live, config.owner)
-    if out_path is None:
-        ui.out(text, nl=False)
-    else:
-        try:
-            with out_path.open("x", encoding="utf-8") as handle:
-                handle.write(text)
-        except OSError as exc:
-            raise UsageError(f"--out {out_path}: {exc.strerror or exc}") from None
-        ui.info(f"Wrote {out_path}; put it beside your configuration and run keystate plan.")
-    return EXIT_OK
-
-
-async def _live_keys(ui: Ui, config: Config, account: str) -> list[Any]:
-    from keystate.engine import open_connections, read_live, select_accounts
-
-    select_accounts(config, [account])
-    conns = open_connections(config.accounts, [account], connect_options(ui))
-    try:
-        return (await read_live(conns))[account]
-    finally:
-        await conns.aclose()
-
-
-# -- report -----------------------------------------------------------------------------
-FAIL_ON = "Exit 2 if a key trips RULE: unmanaged, no-expiry, unused:<n>d, exposed, older-than:<n>d, lint:<rule-id>."  # noqa: E501
-
-
-@cli.command()
-@config_option
-@accounts_option
-@click.option(
-    "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="html", show_default=True
-)
-@click.option(
-    "--out", "out", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE."
-)
-@click.option("--fail-on", "fail_on", multiple=True, metavar="RULE", help=FAIL_ON)
-def report(
-    config_path: Path,
-    accounts: tuple[str, ...],
-    fmt: str,
-    out: Path | None,
-    fail_on: tuple[str, ...],
-) -> int:
-    """Access review: every live key, who manages it, what it may do, age, expiry, findings."""
-    from keystate.report import cli_run
-
-    ui = current_ui()
-    run = cli_run.run(load(ui, config_path), accounts, fmt, fail_on, connect_options(ui))
-    text, tripped = run_async(run)
-    if out is None:
-        ui.out(text, nl=False)
-    else:
-        cli_run.write(out, text)
-        ui.info(f"Wrote the {fmt} report to {out}.")
-    for line in tripped:
-        ui.err(f"Gate tripped: {line}")
-    return EXIT_CHANGES if tripped else EXIT_OK
-
-
-# -- schema -----------------------------------------------------------------------------
-@cli.command()
-def schema() -> int:
-    """Print the JSON Schema (draft 2020-12) of the configuration, for editors and CI."""
-    from keystate import configschema
-
-    current_ui().out(json.dumps(configschema.build(), indent=2))
-    return EXIT_OK
-
-
-# -- privileges -------------------------------------------------------------------------
-@cli.command()
-@click.argument("account")
-@config_option
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-def privileges(account: str, config_path: Path, fmt: str) -> int:
-    """What can be granted to a key in ACCOUNT (Algolia ACLs; Coveo's live catalogue)."""
-    ui = current_ui()
-    config = load(ui, config_path)
-    grants = run_async(_grants(ui, config, account))
-    if fmt == "json":
-        ui.out(json.dumps([dict(g.entry) for g in grants], indent=2))
-        return EXIT_OK
-    width = max((len(g.name) for g in grants), default=0)
-    for grant in grants:
-        ui.out(f"{grant.name.ljust(width)}  {grant.detail}".rstrip())
-    return EXIT_OK
-
-
-async def _grants(ui: Ui, config: Config, account: str) -> list[Any]:
-    from keystate.engine import open_connections, select_accounts
-
-    select_accounts(config, [account])
-    conns = open_connections(config.accounts, [account], connect_options(ui))
-    try:
-        return await conns[account].grants()
-    finally:
-        await conns.aclose()
-
-
-# -- sinks ------------------------------------------------------------------------------
-@cli.group()
-def sinks() -> None:
-    """The secret sinks new key values are delivered to (docs/secrets.md)."""
-
-
-@sinks.command("check")
-@config_option
-@click.option(
-    "--live",
-    is_flag=True,
-    help="Also check each sink can be reached (commands exist, AWS credentials and "
-    "permissions) without delivering anything.",
-)
-def sinks_check(config_path: Path, live: bool) -> int:
-    """Check every configured sink is well-formed (offline), or usable (--live)."""
-    from keystate.sinks.delivery import Deliveries
-
-    ui = current_ui()
-    config = load(ui, config_path)
-    deliveries = Deliveries(config.secrets, config.owner)
-    try:
-        problems = deliveries.check(live)
-    finally:
-        deliveries.close()
-    for spec in sorted(config.secrets.sinks.values(), key=lambda s: s.name):
-        mine = [p for p in problems if p.startswith(f"sink '{spec.name}'")]
-        default = " (default)" if spec.name == config.secrets.default else ""
-        ui.out(f"{spec.name}{default}: {spec.kind}: {'; '.join(mine) if mine else 'ok'}")
-    if not config.secrets.sinks:
-        ui.out("No sinks configured: new values go to --secrets-out.")
-    if problems:
-        raise UsageError(f"{len(problems)} sink problem(s); see docs/secrets.md")
     return EXIT_OK
 
 

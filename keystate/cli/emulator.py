@@ -8,9 +8,11 @@ read in the process list.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,13 +99,14 @@ def emulator_algolia(
             "give the admin key with KEYSTATE_EMULATOR_ADMIN_KEY (or --admin-key), or a "
             "--state file that holds one: a generated key could not be shown to you"
         )
-    app = AlgoliaEmulator(
-        state,
-        app_id=app_id,
-        admin_key=admin_key,
-        propagation_delay_ms=serve.propagation_delay_ms,
-        list_admin_key=list_admin_key,
-    )
+    with _state_file(state):
+        app = AlgoliaEmulator(
+            state,
+            app_id=app_id,
+            admin_key=admin_key,
+            propagation_delay_ms=serve.propagation_delay_ms,
+            list_admin_key=list_admin_key,
+        )
     return _serve(app, serve, f"Algolia emulator for application {app.app_id}")
 
 
@@ -148,19 +151,20 @@ def emulator_coveo(
             "give the token with KEYSTATE_EMULATOR_TOKEN (or --token), or a --state file "
             "that holds one: a generated token could not be shown to you"
         )
-    try:
-        app = CoveoEmulator(
-            state,
-            organization_id=organization_id,
-            token=token,
-            region=region,
-            propagation_delay_ms=serve.propagation_delay_ms,
-            allow_api_key_bearer=allow_api_key_bearer,
-            missing_privilege_status=int(missing_privilege_status),
-            default_lifetime=default_lifetime,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    with _state_file(state):
+        try:
+            app = CoveoEmulator(
+                state,
+                organization_id=organization_id,
+                token=token,
+                region=region,
+                propagation_delay_ms=serve.propagation_delay_ms,
+                allow_api_key_bearer=allow_api_key_bearer,
+                missing_privilege_status=int(missing_privilege_status),
+                default_lifetime=default_lifetime,
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     title = f"Coveo emulator for organization {app.organization_id} ({region})"
     return _serve(app, serve, title)
 
@@ -192,5 +196,29 @@ def _serve(app: Any, serve: ServeOptions, title: str) -> int:
         ui.out(f"{title} listening on http://127.0.0.1:{bound}")
         sys.stdout.flush()
 
-    serve_forever(app, knobs, "127.0.0.1", serve.port, ready)
+    try:
+        serve_forever(app, knobs, "127.0.0.1", serve.port, ready)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(
+                f"--port {serve.port} is already in use on 127.0.0.1; choose another "
+                "port, or --port 0 for a free one"
+            ) from None
+        reason = exc.strerror or exc
+        raise UsageError(f"cannot listen on 127.0.0.1:{serve.port}: {reason}") from None
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _state_file(state: Path | None) -> Iterator[None]:
+    """A --state file that cannot be used is the user's mistake, not a bug."""
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        if state is None:
+            raise
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(
+            f"--state {state}: {reason.replace(f'{state}: ', '')}; give this emulator's own "
+            "state file, or a new path"
+        ) from None

@@ -20,7 +20,7 @@ from keystate.secrets import REDACTOR, RedactingFilter
 
 
 def color_wanted(no_color: bool, stream: IO[str]) -> bool:
-    if no_color or "NO_COLOR" in os.environ:
+    if no_color or os.environ.get("NO_COLOR"):  # set and not empty (no-color.org)
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from keystate.config.files import FileRefused, FileTooLarge, read_regular
-from keystate.config.nodes import YMap, YNode, YScalar
+from keystate.config.nodes import YMap, YNode, YScalar, YSeq
 from keystate.config.reader import Reader, did_you_mean
 from keystate.config.state import (
     ACCOUNT_COMMON,
@@ -25,6 +25,9 @@ from keystate.contract import (
 )
 from keystate.providers import known_providers, schema_for
 from keystate.secrets import Secret
+
+# The stand-in for a credential validate does not resolve (too short to be redacted).
+UNRESOLVED = "-"
 
 
 def read_accounts(state: LoadState, node: YNode, base_dir: Path) -> None:
@@ -181,7 +184,18 @@ def _read_setting(
     if spec.kind is SettingKind.SECRET:
         return _read_secret(reader, spec, entries, base_dir)
     node = entries[spec.name][1]
+    if reader.deferred(node) and isinstance(node, YScalar):
+        return str(node.value)  # offline: checked by plan and apply, once resolved
     if spec.kind is SettingKind.URLS:
+        if isinstance(node, YSeq) and any(reader.deferred(item) for item in node.items):
+            # Offline: the items with unset variables wait for plan; the others are checked.
+            checked = [
+                str(i.value)
+                if isinstance(i, YScalar) and reader.deferred(i)
+                else reader.url(i, f"{spec.name} item")
+                for i in node.items
+            ]
+            return None if None in checked else tuple(u for u in checked if u)
         items = reader.strings(node, spec.name)
         if items is None:
             return None
@@ -213,6 +227,8 @@ def _read_secret(
 ) -> SecretSetting | None:
     if spec.name in entries:
         node = entries[spec.name][1]
+        if reader.deferred(node):
+            return SecretSetting(Secret(UNRESOLVED), "unresolved")
         expansion = reader.expanded(node, spec.name)
         if expansion is None:
             return None
@@ -239,6 +255,8 @@ def _read_secret(
     try:
         content = read_regular(path, MAX_SECRET_BYTES).decode("utf-8").strip()
     except (OSError, FileRefused, UnicodeDecodeError) as exc:
+        if isinstance(exc, OSError) and reader.skip_file(node, f"{spec.name}_file"):
+            return SecretSetting(Secret(UNRESOLVED), "unresolved")
         if isinstance(exc, FileTooLarge):
             reason = f"larger than {MAX_SECRET_BYTES // 1024} KiB, not a credential"
         elif isinstance(exc, FileRefused):

@@ -18,6 +18,8 @@ class Expansion:
     value: str
     variables: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Variables referenced without a default that the environment does not set.
+    unset: list[str] = field(default_factory=list)
     # The text was exactly one ``${VAR}`` reference (credentials then name their source).
     whole_variable: bool = False
 
@@ -62,6 +64,7 @@ def expand(text: str, env: Mapping[str, str]) -> Expansion:
             if sep:
                 out.append(current if current else default)
             elif current is None:
+                result.unset.append(name)
                 result.errors.append(
                     f"environment variable {name} is not set; export it, "
                     f"or write ${{{name}:-default}} to give a default"

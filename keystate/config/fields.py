@@ -8,6 +8,7 @@ from datetime import date, datetime
 from keystate.config.nodes import YMap, YNode, YScalar, YSeq
 from keystate.config.reader import INVALID, PRIVILEGE_FIELDS, Invalid, Reader, did_you_mean
 from keystate.contract import FieldSpec, Kind, RecordShape
+from keystate.errors import Problem
 from keystate.kinds import canonical_query, encode_query, query_value, to_utc
 from keystate.model import FieldValue, Location, Privilege, Record
 
@@ -170,10 +171,12 @@ class FieldReader(Reader):
                 self.error(node, f"{what} is out of range once converted to UTC ({example})")
                 return INVALID
             if moment <= self.now:
-                self.error(
-                    node,
-                    f"{what} {moment.isoformat().replace('+00:00', 'Z')} is in the past; "
-                    "the key would expire at once: extend it or remove the key",
+                self.expired.append(
+                    Problem(
+                        f"{what} {moment.isoformat().replace('+00:00', 'Z')} is in the past; "
+                        "the key would expire at once: extend it or remove the key",
+                        node.loc,
+                    )
                 )
                 return INVALID
             return moment

@@ -92,7 +92,12 @@ def read_keys(state: LoadState) -> dict[str, dict[str, KeySpec]]:
 
 def _read_pending(state: LoadState, pending: PendingKey) -> None:
     provider = state.shapes.of(state.accounts[pending.account].provider)
+    expired = len(state.reader.expired)
     spec = _read_key(state.reader, provider, pending, state.owner, state.shapes)
+    if len(state.reader.expired) > expired:
+        blocked = state.blocked.setdefault(pending.account, [])
+        blocked += state.reader.expired[expired:]
+        return
     if spec is not None and isinstance(pending.node, YMap):
         node = next((v for k, v in pending.node.entries if k.raw == "deliver_to"), None)
         sinks = state.sinks

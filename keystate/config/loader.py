@@ -55,10 +55,20 @@ def discover(path: Path) -> list[Path]:
 
 
 def load_config(
-    path: Path, env: Mapping[str, str] | None = None, now: datetime | None = None
+    path: Path,
+    env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    *,
+    offline: bool = False,
 ) -> Config:
-    """Load and check a configuration file or directory. Raises ConfigError."""
-    state = LoadState(FieldReader(os.environ if env is None else env, now or utc_now()))
+    """Load and check a configuration file or directory. Raises ConfigError.
+
+    ``offline`` (validate): connection settings that refer to unset variables, and
+    credential files that cannot be read, are not errors; ``Config.skipped`` lists them.
+    A key whose expiry has passed blocks only its account (``Config.blocked``).
+    """
+    reader = FieldReader(os.environ if env is None else env, now or utc_now(), offline)
+    state = LoadState(reader)
     with gcpause.paused():
         for file in discover(path):
             _load_file(state, file)
@@ -80,6 +90,8 @@ def load_config(
         keys=keys,
         warnings=tuple(sorted(warnings, key=Problem.sort_key)),
         secrets=state.sinks.config(),
+        skipped=tuple(f"{name} ({loc})" for name, loc in state.reader.skipped.items()),
+        blocked={a: tuple(hide(p) for p in ps) for a, ps in sorted(state.blocked.items())},
     )
 
 

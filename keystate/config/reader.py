@@ -76,9 +76,17 @@ def is_loopback(host: str) -> bool:
 class Reader:
     """Reads typed values out of YAML nodes, collecting problems."""
 
-    def __init__(self, env: Mapping[str, str], now: datetime) -> None:
+    def __init__(self, env: Mapping[str, str], now: datetime, offline: bool = False) -> None:
         self.env = env
         self.now = now
+        # Offline (``validate``): connection settings are checked for well-formed
+        # ``${VAR}`` references, but unset variables are not resolved (nor credential
+        # files read); they are recorded in ``skipped`` instead.
+        self.offline = offline
+        self.skipped: dict[str, Location] = {}
+        # Expiries already passed: not errors of the whole configuration, but of the
+        # key's account, which cannot be planned until they are fixed (config.keys).
+        self.expired: list[Problem] = []
         self.problems: list[Problem] = []
         # Values that ${VAR} references expanded to, by value: messages show the reference
         # instead (a variable may hold a credential put in the wrong field).
@@ -124,6 +132,27 @@ class Reader:
                 self.error(key, f"unknown field '{key.raw}' in {what}{hint}")
 
     # -- scalars ---------------------------------------------------------------------
+    def deferred(self, node: YNode) -> bool:
+        """Offline only: whether this setting refers to unset variables (and is otherwise
+        well-formed), so that its checks wait for plan and apply. Records what it skipped."""
+        if not self.offline or not isinstance(node, YScalar) or not node.is_str:
+            return False
+        if "$" not in node.raw:
+            return False
+        result = expand(str(node.value), self.env)
+        if not result.unset or len(result.unset) != len(result.errors):
+            return False
+        for name in result.unset:
+            self.skipped.setdefault(f"${{{name}}}", node.loc)
+        return True
+
+    def skip_file(self, node: YNode, what: str) -> bool:
+        """Offline only: a credential file is not read (only plan and apply need it)."""
+        if not self.offline or not isinstance(node, YScalar) or not node.is_str:
+            return False
+        self.skipped.setdefault(f"{what} {node.value}", node.loc)
+        return True
+
     def expanded(self, node: YNode, what: str) -> Expansion | None:
         if not isinstance(node, YScalar) or node.value is None:
             self.expect(node, what, "a string")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Final
 
 from keystate.config.fields import FieldReader
@@ -41,7 +42,19 @@ SUPPORTED_VERSION: Final = 1
 NO_RULES: Final[frozenset[str]] = frozenset()  # one object: each frozenset() is a new one
 MAX_SECRET_BYTES: Final = 64 * 1024
 HEX = re.compile(r"^[0-9a-f]{12,64}$")
-LONGEST_MARKER: Final = len(Marker("x" * 63, "x" * 63, protect=True, pending=True).render()) + 1
+LONGEST_MARKER: Final = (
+    len(
+        Marker(
+            "x" * 63,
+            "x" * 63,
+            protect=True,
+            pending=True,
+            digest="0" * 8,
+            retire_at=datetime(2000, 1, 1, tzinfo=UTC),
+        ).render()
+    )
+    + 1
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,11 @@ class Config:
     keys: Mapping[str, Mapping[str, KeySpec]]
     warnings: tuple[Problem, ...] = ()
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
+    # Offline loads (validate): what was not resolved, e.g. "${ALGOLIA_ADMIN_API_KEY}".
+    skipped: tuple[str, ...] = ()
+    # Accounts that cannot be planned, with why (a key's expiry has passed): the other
+    # accounts still can be.
+    blocked: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict)
 
     def schema(self, account: str) -> ProviderSchema:
         return schema_for(self.accounts[account].provider)
@@ -120,6 +138,7 @@ class LoadState:
     key_locs: dict[str, dict[str, Location]] = field(default_factory=dict)
     shapes: Shapes = field(default_factory=Shapes)
     sinks: SinkState = field(default_factory=SinkState)
+    blocked: dict[str, list[Problem]] = field(default_factory=dict)
 
 
 def check_name(reader: Reader, key: YScalar, what: str) -> bool:

@@ -85,6 +85,9 @@ class PlanDocument(TypedDict):
     summary: dict[str, int]
     warnings: list[str]
     refusals: list[str]
+    # Present only when not empty (optional fields: the format version is unchanged).
+    drift: NotRequired[list[str]]
+    needs_force: NotRequired[list[str]]
     unmanaged: NotRequired[list[UnmanagedDocument]]
     checksum: NotRequired[str]
 
@@ -105,6 +108,10 @@ def document(plan: Plan, *, unmanaged: bool = False) -> PlanDocument:
         "warnings": list(plan.warnings),
         "refusals": list(plan.refusals),
     }
+    if plan.drift:
+        doc["drift"] = [c.address for c in plan.drift]
+    if plan.needs_force():
+        doc["needs_force"] = plan.needs_force()
     if unmanaged:
         doc["unmanaged"] = [
             {"account": a.account.name, "ref": k.ref, "description": k.description}

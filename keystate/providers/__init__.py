@@ -75,5 +75,21 @@ def schema_for(name: str) -> ProviderSchema:
 
 
 def connect(account: AccountConfig, options: ConnectOptions) -> Provider:
-    """Open a connection to an account (imports the provider's HTTP half)."""
-    return _registration(account.provider).connect()(account, options)
+    """Open a connection to an account (imports the provider's HTTP half).
+
+    A ``sandbox:`` state file that cannot be used (a directory, not JSON, another
+    provider's file) is the user's mistake: a UsageError naming the account and file.
+    """
+    try:
+        return _registration(account.provider).connect()(account, options)
+    except (OSError, ValueError) as exc:
+        sandbox = account.path("sandbox")
+        if sandbox is None:
+            raise
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        reason = reason.replace(f"{sandbox}: ", "")
+        raise UsageError(
+            f"account '{account.name}' ({account.location}): sandbox {sandbox}: {reason}; "
+            f"point it at a sandbox state file of provider {account.provider} (a new path "
+            "starts an empty one)"
+        ) from None

@@ -32,6 +32,7 @@ from typing import Final
 
 import httpx
 
+from keystate import progress
 from keystate.errors import (
     AmbiguousWriteError,
     NotFoundError,
@@ -46,6 +47,8 @@ log = logging.getLogger("keystate.http")
 # The largest answer read: Algolia lists every key in one response (10,000 keys are ~5 MB).
 MAX_RESPONSE_BYTES: Final = 64 * 2**20
 MAX_CONNECTIONS: Final = 64
+# A retry wait at least this long is announced (keystate.progress), not only logged.
+RETRY_NOTE_SECONDS: Final = 2.0
 
 
 class _TooLarge(Exception):
@@ -163,6 +166,8 @@ class HttpClient:
     async def _pause(self, delay: float | None, attempt: int, what: str, last: str) -> None:
         wait = delay if delay is not None else self.policy.backoff(attempt - 1, self.rng)
         log.info("%s: %s: %s; retrying in %.2fs", self.account, what, last, wait)
+        if wait >= RETRY_NOTE_SECONDS:
+            progress.note(f"{self.account}: {what}: {last}; retrying in {wait:.0f}s")
         await self._sleep(wait)
 
     async def _attempt(

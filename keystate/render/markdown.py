@@ -138,6 +138,8 @@ def _summary(plan: Plan) -> list[str]:
         if unmanaged
         else ""
     )
+    if not plan.has_changes and plan.refusals:
+        return [f"**No changes can be applied:** `keystate apply` refuses this plan.{tail}"]
     if not plan.has_changes:
         return [f"**No changes.** Live keys match the configuration.{tail}"]
     removal = f"{counts['delete']} to delete"
@@ -166,6 +168,30 @@ def _alerts(plan: Plan) -> list[str]:
     if plan.refusals:
         lines += ["", "> [!CAUTION]", "> `keystate apply` will **refuse** this plan:"]
         lines += [f"> - {escape(reason)}" for reason in plan.refusals]
+    force = plan.needs_force()
+    if force:
+        lines += ["", "> [!WARNING]", "> `keystate apply` will need **`--force`**:"]
+        lines += [f"> - {escape(reason)}" for reason in force]
+    return lines
+
+
+def _drift(plan: Plan) -> list[str]:
+    drift = plan.drift
+    if not drift:
+        return []
+    lines = [
+        "",
+        "#### Drift: changed outside of keystate",
+        "",
+        "keystate last wrote these keys as the configuration still declares them; since then "
+        "they were changed elsewhere. The plan puts them back.",
+        "",
+        "| key | changed fields |",
+        "|---|---|",
+    ]
+    for change in drift:
+        fields = ", ".join(escape(f) for f in change.changed_fields)
+        lines.append(f"| `{change.address}` | {fields} |")
     return lines
 
 
@@ -175,6 +201,7 @@ def _assemble(plan: Plan, sections: list[_Section]) -> str:
     if folded:
         lines += ["", f"> [!NOTE]\n> {folded}"]
     lines += _alerts(plan)
+    lines += _drift(plan)
     unchanged = [a.account.name for a in plan.accounts if not a.changes]
     for section in sections:
         lines += _table(section)

@@ -10,6 +10,7 @@ credential could not run). Keys without changes are counted, not shown.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import click
 
@@ -51,6 +52,7 @@ def render(plan: Plan, options: RenderOptions) -> str:
     style = _styler(options.color)
     lines: list[str] = []
     changes = list(plan.changes)
+    lines += drift_note(plan)
     if changes:
         lines += _legend(changes, style)
         lines += ["", "keystate will perform the following actions:", ""]
@@ -59,16 +61,37 @@ def render(plan: Plan, options: RenderOptions) -> str:
                 lines += _block(account.schema, change, style, plan.owner)
                 lines += _sinks(plan.deliver_to(change))
                 lines.append("")
+    if plan.refusals:
+        lines += ["keystate refuses to apply this plan:", ""]
+        lines += [f"{style('  !', '-')} {reason}" for reason in plan.refusals]
+        lines.append("")
     lines += _footer(plan)
     for account in plan.accounts:
         lines += _unmanaged(account, options.show_unmanaged)
+        lines += _foreign(account)
+    lines += [f"\nWarning: apply will need --force: {reason}" for reason in plan.needs_force()]
     if plan.warnings:
         lines.append("")
         lines += [f"Warning: {warning}" for warning in plan.warnings]
-    if plan.refusals:
-        lines.append("")
-        lines += [f"Refused: {reason}" for reason in plan.refusals]
     return "\n".join(lines) + "\n"
+
+
+def drift_note(plan: Plan) -> list[str]:
+    """Terraform's "Objects have changed outside of Terraform": the keys that changed on
+    the live side while their configuration stayed what keystate last wrote."""
+    drift = plan.drift
+    if not drift:
+        return []
+    lines = [
+        "Note: keys changed outside of keystate (drift)",
+        "",
+        "keystate last wrote these keys as the configuration still declares them; since then",
+        "they were changed elsewhere (a dashboard, a script). The plan below puts them back:",
+        "",
+    ]
+    for change in drift:
+        lines.append(f"  ~ {change.address}: {', '.join(change.changed_fields)}")
+    return [*lines, ""]
 
 
 def _legend(changes: list[Change], style: Style) -> list[str]:
@@ -94,7 +117,7 @@ def _block(schema: ProviderSchema, change: Change, style: Style, owner: str | No
         lines += _live_fields(schema, change.live, "-", style)
     else:
         if change.action is Action.ADOPT and change.desired is not None:
-            marker = marker_for(change.desired, owner).render()
+            marker = replace(marker_for(schema, change.desired, owner), digest=None).render()
             lines.append(f"        # the stored description gets the ownership marker {marker}")
         lines += _changed_fields(schema, change, style)
         shown = len([f for f in change.fields if f.name != STATUS])
@@ -183,6 +206,9 @@ def _unchanged_members(fc: FieldChange) -> int:
 
 
 def _footer(plan: Plan) -> list[str]:
+    if not plan.has_changes and plan.refusals:
+        n = len(plan.refusals)
+        return [f"No changes can be applied: {n} refusal{'s' if n != 1 else ''} (above)."]
     if not plan.has_changes:
         return ["No changes. Live keys match the configuration."]
     c = plan.counts()
@@ -192,6 +218,16 @@ def _footer(plan: Plan) -> list[str]:
     return [
         f"Plan: {c['create']} to create, {c['update']} to update, {c['adopt']} to adopt, "
         f"{c['replace']} to replace, {removal}."
+    ]
+
+
+def _foreign(account: AccountDiff) -> list[str]:
+    n = account.foreign
+    if not n:
+        return []
+    return [
+        f"{account.account.name}: {n} key{'s' if n != 1 else ''} of other owners "
+        "(their markers name another owner; never changed by this configuration)."
     ]
 
 

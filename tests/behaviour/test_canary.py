@@ -76,6 +76,7 @@ def test_every_command_and_format_leaks_nothing(
     assert record("import", "import", harness.account, *c, "--out", str(imported)).exit_code == 0
     outputs["import file"] = imported.read_text()
     record("import-stdout", "import", harness.account, *c)
+    record("import-all", "import", harness.account, *c, "--all")
     for fmt in ("text", "json"):
         record(f"privileges-{fmt}", "privileges", harness.account, *c, "--format", fmt)
     review = tmp_path / "review.out"
@@ -84,6 +85,11 @@ def test_every_command_and_format_leaks_nothing(
         result = record(f"report-out-{fmt}", "report", *c, "--format", fmt, "--out", str(review))
         assert result.exit_code == 0, result.output
         outputs[f"report file {fmt}"] = review.read_text()
+    # Issue 15's outputs: drift-only, --target, validate without resolving, completion.
+    record("drift-only", "plan", *c, "--drift-only", "--detailed-exitcode")
+    record("target", "plan", *c, "--target", f"{harness.account}/a", "--format", "markdown")
+    record("validate-offline", "validate", "--strict", *c, env={})
+    record("completion", "completion", "zsh")
     # Wrong credentials: the error must echo neither the real nor the wrong one.
     result = record("bad-credentials", "plan", *c, env=harness.bad_env)
     assert result.exit_code == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -73,7 +74,12 @@ def test_plan_apply_drift_repair_delete(
     }
     assert sorted(live) == sorted(names)
     assert all(delivered[n] == harness.value_of(live[n]) for n in names)
-    assert all(str(live[n]["description"]) == f"key {n} keystate:search-team/{n}" for n in names)
+    assert all(
+        re.fullmatch(
+            rf"key {n} keystate:search-team/{n}#[0-9a-f]{{8}}", str(live[n]["description"])
+        )
+        for n in names
+    )
 
     result = run("plan", "-c", str(config), "--detailed-exitcode", env=harness.env)
     assert result.exit_code == 0, result.output

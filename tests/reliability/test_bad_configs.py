@@ -12,7 +12,9 @@ must give exactly the expected errors, each naming file:line, and then:
   with the suite's figures (docs/reliability.md), never asserted.
 
 Corpus format: each ``NAME.yaml`` opens with ``# expect: LINE: fragment`` lines (``-``
-for a problem with no line), one per expected error; a directory case (for ``-c DIR``)
+for a problem with no line), one per expected error, and optionally ``# offline: valid``
+(a problem only plan finds: ``validate`` needs no credentials and must pass it, saying
+what it did not check); a directory case (for ``-c DIR``)
 has the same header in each of its YAML files and location-less ones in ``CASE.txt``.
 """
 
@@ -63,6 +65,7 @@ class Case:
     source: Path
     title: str
     expects: tuple[Expect, ...]
+    offline_valid: bool = False
 
 
 def _header(text: str, prefix: str, file: str | None) -> tuple[str, list[Expect]]:
@@ -74,6 +77,8 @@ def _header(text: str, prefix: str, file: str | None) -> tuple[str, list[Expect]
         body = line[len(prefix) :]
         if body.startswith("bad config"):
             title = body.split(":", 1)[1].strip()
+        elif body == "offline: valid":
+            continue
         elif body.startswith("expect: "):
             where, fragment = body[len("expect: ") :].split(": ", 1)
             if where == "-":
@@ -94,7 +99,8 @@ def load_corpus() -> list[Case]:
         else:
             title, expects = _header(entry.read_text(encoding="utf-8"), "# ", entry.name)
         assert title and expects, f"{entry.name}: no '# bad config:' title or no expectation"
-        cases.append(Case(entry.name, entry, title, tuple(expects)))
+        offline = entry.is_file() and "\n# offline: valid\n" in entry.read_text(encoding="utf-8")
+        cases.append(Case(entry.name, entry, title, tuple(expects), offline))
     return cases
 
 
@@ -203,7 +209,11 @@ def test_corpus(
     def resolve(file: str) -> str:
         return str(target / file) if case.source.is_dir() else str(target)
 
-    check_output(result.stdout, result.stderr, result.exit_code, list(case.expects), resolve)
+    if command == "validate" and case.offline_valid:
+        assert result.exit_code == 0, result.stderr
+        assert "Not checked without credentials" in result.stdout
+    else:
+        check_output(result.stdout, result.stderr, result.exit_code, list(case.expects), resolve)
     assert emus.traffic() == 0, "a request reached an emulator"
     assert emus.stored() == before_live
     assert tree_state(tmp_path) == before_tree, "a file was created or changed"

@@ -121,7 +121,7 @@ class AlgoliaProvider:
         validity = _int(item, "validity", self, what)
         created_at = _epoch(item.get("createdAt"))
         try:
-            expires_at = now + timedelta(seconds=validity) if validity > 0 else None
+            expires_at = _snap(now + timedelta(seconds=validity)) if validity > 0 else None
         except OverflowError:
             raise self._bad(what, "'validity' is out of range") from None
         fields: dict[str, FieldValue] = {
@@ -349,3 +349,15 @@ def connect(account: AccountConfig, options: ConnectOptions) -> AlgoliaProvider:
         needs=lambda _method, _path: ADMIN_NEEDED,
     )
     return AlgoliaProvider(account, http, admin_key, source)
+
+
+SNAP_SECONDS: Final = 5
+
+
+def _snap(moment: datetime) -> datetime:
+    """An expiry read back from a remaining ``validity`` is off by a second or two (it
+    was rounded up on write, and is counted in whole seconds from "now"): one within
+    SNAP_SECONDS of a whole minute is that minute, so that it shows as declared
+    (``2030-06-30T00:00:00Z``, not ``...00:01Z``)."""
+    minute = (moment + timedelta(seconds=30)).replace(second=0, microsecond=0)
+    return minute if abs((moment - minute).total_seconds()) <= SNAP_SECONDS else moment
