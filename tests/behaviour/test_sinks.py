@@ -12,6 +12,8 @@ from pathlib import Path
 from click.testing import Result
 from support import Servers
 
+from keystate.model import parse_description
+
 from .harness import Harness, Running, markers
 from .recorder import Recorder
 
@@ -28,9 +30,9 @@ def _live_values(harness: Harness, running: Running) -> dict[str, str]:
     """Name -> value of every managed key (finished or pending) in the emulator."""
     out: dict[str, str] = {}
     for key in harness.stored(running):
-        if "keystate:" in str(key.get("description")):
-            name = str(key["description"]).rsplit("keystate:", 1)[1].split(";")[0]
-            out[name] = harness.value_of(key)
+        marker = parse_description(str(key.get("description") or ""))[1]
+        if marker is not None:
+            out[marker.name] = harness.value_of(key)
     return out
 
 
