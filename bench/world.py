@@ -166,7 +166,7 @@ def _coveo_spec(rng: random.Random, j: int) -> dict[str, Any]:
     return {
         "description": f"bench key {j}",
         "privileges": chosen,
-        "allowed_ips": [f"10.{j % 200}.{j % 250}.0/24"],
+        "allowed_ips": [f"203.{j % 200}.{j % 250}.0/24"],
         "search_hub": f"hub-{j % 11}",
     }
 
@@ -186,7 +186,8 @@ def _coveo_seed(app: CoveoEmulator, spec: dict[str, Any], j: int) -> str:
         "additionalConfiguration": {
             "search": {"enforcedQueryPipelineConfiguration": {"searchHub": spec["search_hub"]}}
         },
-        "lifetimeDuration": f"PT{_seconds_left(expiry())}S",
+        # Coveo lifetimes are whole days (a date-based Period), as the provider sends them.
+        "lifetimeDuration": f"P{max(1, round(_seconds_left(expiry()) / 86400))}D",
     }
     path = f"/rest/organizations/{app.organization_id}/apikeys"
     headers = {"authorization": f"Bearer {app.token}", "content-type": "application/json"}
