@@ -6,6 +6,7 @@ output, exit codes. No logic lives here that the library does not offer.
 * :mod:`.applyrun` — one ``keystate apply``, fresh or from a saved plan.
 * :mod:`.emulator` — ``keystate emulator ...`` (imported only when it runs).
 * :mod:`.ui` — terminal output and logging setup.
+* :mod:`.leave` — the console script's exit, without the interpreter's teardown.
 """
 
 from typing import NoReturn
@@ -17,4 +18,10 @@ __all__ = ["cli", "main"]
 
 
 def main() -> NoReturn:
-    cli.main()
+    """The console script: run the command, then end the process (see :mod:`.leave`)."""
+    from keystate.cli.leave import leave
+
+    try:
+        cli.main()
+    except SystemExit as stop:
+        leave(stop)
