@@ -5,6 +5,7 @@ command's, and a run with a thread still going takes Python's own exit."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,30 @@ def test_a_running_thread_takes_the_ordinary_exit() -> None:
     done = run(THREADED)
     assert done.returncode == 0
     assert done.stdout == "thread finished\n"
+
+
+def test_a_stream_that_cannot_be_flushed_takes_the_ordinary_exit() -> None:
+    """stdout's reader is gone before the buffered text is flushed: Python reports the
+    broken pipe and exits 120, with or without leave()."""
+    code = (
+        "import sys, time\n"
+        "from keystate.cli.leave import leave\n"
+        "time.sleep(0.5)\n"
+        "sys.stdout.write('x' * 100)\n"
+        "leave(SystemExit(0))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader goes away, as `keystate plan | head -0` would
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 120
+    assert b"BrokenPipeError" in err
 
 
 def test_the_console_script_leaves_this_way(tmp_path: Path) -> None:
