@@ -186,6 +186,7 @@ def _coveo_seed(app: CoveoEmulator, spec: dict[str, Any], j: int) -> str:
         "additionalConfiguration": {
             "search": {"enforcedQueryPipelineConfiguration": {"searchHub": spec["search_hub"]}}
         },
+        # Coveo lifetimes are whole days (a date-based Period), as the provider sends them.
         "lifetimeDuration": f"P{max(1, round(_seconds_left(expiry()) / 86400))}D",
     }
     path = f"/rest/organizations/{app.organization_id}/apikeys"

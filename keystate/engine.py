@@ -59,10 +59,13 @@ def select_accounts(config: Config, names: Sequence[str]) -> list[str]:
 def open_connections(
     accounts: Mapping[str, AccountConfig], names: Iterable[str], options: ConnectOptions
 ) -> Connections:
-    """Connect to the named accounts (no request is sent yet)."""
+    """Connect to the named accounts (no request is sent yet). The first connection of
+    a provider imports its client (httpx and the rest of the network stack): with the
+    cyclic collector paused, as while loading and planning."""
     conns = Connections()
-    for name in names:
-        conns.providers[name] = connect(accounts[name], options)
+    with gcpause.paused():
+        for name in names:
+            conns.providers[name] = connect(accounts[name], options)
     return conns
 
 
