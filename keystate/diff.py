@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
+from keystate import lifecycle
 from keystate.compare import field_changes
 from keystate.contract import AccountConfig, ProviderSchema, Removal
+from keystate.duplicates import resolve_duplicates
 from keystate.errors import PlanError
+from keystate.lifecycle import LifecycleOptions
 from keystate.model import Action, KeySpec, LiveKey
 from keystate.plan import AccountDiff, Change, FieldChange, Reason
 
@@ -21,6 +25,7 @@ from keystate.plan import AccountDiff, Change, FieldChange, Reason
 @dataclass
 class _Sorted:
     managed: dict[str, list[LiveKey]] = field(default_factory=dict)
+    retiring: list[LiveKey] = field(default_factory=list)
     unmanaged: list[LiveKey] = field(default_factory=list)
     foreign: list[LiveKey] = field(default_factory=list)
     credential: list[LiveKey] = field(default_factory=list)
@@ -36,6 +41,8 @@ def _sort(live: Sequence[LiveKey], owner: str | None) -> _Sorted:
             out.unmanaged.append(key)
         elif marker.owner != owner:
             out.foreign.append(key)
+        elif marker.retire_at is not None:
+            out.retiring.append(key)
         else:
             out.managed.setdefault(marker.name, []).append(key)
     return out
@@ -47,9 +54,12 @@ def diff_account(
     desired: Mapping[str, KeySpec],
     live: Sequence[LiveKey],
     owner: str | None,
+    options: LifecycleOptions | None = None,
+    forget: frozenset[str] = frozenset(),
 ) -> AccountDiff:
     """Plan one account. Raises PlanError for live states that cannot be planned."""
-    return _Planner(account, schema, desired, live, owner).run()
+    options = options or LifecycleOptions(now=datetime.now(UTC))
+    return _Planner(account, schema, desired, live, owner, options, forget).run()
 
 
 class _Planner:
@@ -60,7 +70,12 @@ class _Planner:
         desired: Mapping[str, KeySpec],
         live: Sequence[LiveKey],
         owner: str | None,
+        options: LifecycleOptions,
+        forget: frozenset[str],
     ) -> None:
+        self.options = options
+        self.forget = forget
+        self.warnings: list[str] = []
         self.account = account
         self.schema = schema
         self.desired = desired
@@ -78,23 +93,42 @@ class _Planner:
         )
 
     def run(self) -> AccountDiff:
-        managed = _resolve_duplicates(
-            self.account, self.schema, self.desired, self.groups, self.changes, self.errors
+        managed = resolve_duplicates(
+            self.account, self.schema, self.desired, self.groups.managed, self.changes, self.errors
         )
-        foreign = {k.marker.name: k for k in self.groups.foreign if k.marker}
+        foreign = {
+            k.marker.name: k for k in self.groups.foreign if k.marker and not k.marker.retire_at
+        }
         for name, spec in sorted(self.desired.items()):
             current = managed.get(name)
+            renamed = None if current is not None else self.rename(spec, managed)
+            if spec.previously:
+                self.warnings += lifecycle.unmatched_previously(spec, renamed)
             if current is not None:
                 self.declared_managed(spec, current)
+            elif renamed is not None:
+                pass
             elif spec.adopt is not None:
                 self.adopt(spec)
             elif name in foreign:
                 self.collision(spec, foreign[name])
             else:
-                self.change(Action.CREATE, name, desired=spec)
+                self.create(spec)
         for name, current in sorted(managed.items()):
-            if name not in self.desired:
+            if name in self.forget:
+                self.change(Action.FORGET, name, live=current)
+            elif name not in self.desired:
                 self.undeclared(name, current)
+        self.warnings += [
+            f"{self.account.name}/{n}: forget: no managed key of that name (already forgotten?); "
+            "the entry can go"
+            for n in sorted(self.forget - set(managed))
+        ]
+        self.unmatched_replace()
+        retired, retiring = lifecycle.retirements(
+            self.account, self.schema, self.groups.retiring, self.options.now
+        )
+        self.changes += retired
         if self.errors:
             raise PlanError("\n".join(self.errors))
         return AccountDiff(
@@ -107,13 +141,80 @@ class _Planner:
             foreign=len(self.groups.foreign),
             refusals=tuple(self.refusals),
             seen=frozenset(k.ref for k in self.live),
+            retiring=tuple(retiring),
+            warnings=tuple(self.warnings),
         )
+
+    def create(self, spec: KeySpec) -> None:
+        spec = lifecycle.with_lifetime(self.schema, spec, self.options.now)
+        self.change(Action.CREATE, spec.name, desired=spec)
+
+    def rename(self, spec: KeySpec, managed: dict[str, LiveKey]) -> str | None:
+        """``previously:``: the key found under an old name is renamed (its value stays)."""
+        old, problem = lifecycle.rename_source(spec, managed, self.desired)
+        if problem is not None:
+            self.errors.append(problem)
+        if old is None:
+            return None
+        current = managed.pop(old)
+        spec = self.with_lifetime(spec, current)
+        fields = field_changes(self.schema, spec, current)
+        forced = [f.name for f in fields if f.forces_replacement]
+        if forced:
+            self.errors.append(
+                f"{spec.address}: renaming {old} keeps the key, but {', '.join(forced)} can "
+                "only change by replacing it; rename first (apply), then change them"
+            )
+        self.change(Action.RENAME, spec.name, desired=spec, live=current, fields=fields, detail=old)
+        return old
+
+    def with_lifetime(self, spec: KeySpec, current: LiveKey) -> KeySpec:
+        if spec.lifetime is None or current.created_at is None:
+            return spec
+        return lifecycle.with_lifetime(self.schema, spec, current.created_at, current)
+
+    def unmatched_replace(self) -> None:
+        prefix = f"{self.account.name}/"
+        planned = {c.address for c in self.changes if c.action is Action.ROTATE}
+        for address in sorted(self.options.replace):
+            if address.startswith(prefix) and address not in planned:
+                self.errors.append(
+                    f"--replace {address}: no declared key of that name is live and managed "
+                    "(only a managed key can be replaced; a missing one is simply created)"
+                )
+
+    def rotate(self, spec: KeySpec, current: LiveKey, fields: tuple[FieldChange, ...]) -> bool:
+        """Plan a rotation if one is due (or asked for); whether one was planned."""
+        due = lifecycle.rotation(spec, current, self.options)
+        if due is None:
+            return False
+        if due.reason is Reason.REPLACE_REQUESTED and (
+            spec.protect or (current.marker and current.marker.protect)
+        ):
+            self.refusals.append(
+                f"{spec.address} is protected; --replace would give it a new value: set "
+                "protect: false first if you mean it"
+            )
+        self.change(
+            Action.ROTATE,
+            spec.name,
+            desired=lifecycle.with_lifetime(self.schema, spec, self.options.now),
+            live=current,
+            fields=fields,
+            reason=due.reason,
+            overlap=due.overlap,
+            detail=due.detail,
+        )
+        return True
 
     def declared_managed(self, spec: KeySpec, current: LiveKey) -> None:
         if current.marker is not None and current.marker.pending:
             self.interrupted_create(spec, current)
             return
+        spec = self.with_lifetime(spec, current)
         fields = field_changes(self.schema, spec, current)
+        if not current.expired and self.rotate(spec, current, fields):
+            return
         reason: Reason | None = None
         if current.expired:
             fields = _expired(self.schema, spec, current, fields)
@@ -127,8 +228,14 @@ class _Planner:
                     f"{spec.address} is protected, but {', '.join(forced)} can only change by "
                     "replacing the key; set protect: false first if you mean it"
                 )
+            renewed = lifecycle.with_lifetime(self.schema, spec, self.options.now)
             self.change(
-                Action.REPLACE, spec.name, desired=spec, live=current, fields=fields, reason=reason
+                Action.REPLACE,
+                spec.name,
+                desired=renewed,
+                live=current,
+                fields=fields,
+                reason=reason,
             )
         else:
             self.change(Action.UPDATE, spec.name, desired=spec, live=current, fields=fields)
@@ -208,122 +315,6 @@ def _expired(
         return tuple(replace(f, forces_replacement=True) if f.name == name else f for f in fields)
     before, after = live.fields.get(name), spec.fields.get(name)
     return (*fields, FieldChange(name, before, after, forces_replacement=True))
-
-
-def _resolve_duplicates(
-    account: AccountConfig,
-    schema: ProviderSchema,
-    desired: Mapping[str, KeySpec],
-    groups: _Sorted,
-    changes: list[Change],
-    errors: list[str],
-) -> dict[str, LiveKey]:
-    """One live key per name. Duplicates left by an interrupted replace are cleaned up:
-    when exactly one matches the declaration and the others differ from it in a
-    create-only field, the others are deleted (disabled under `removal: disable`). Any
-    other duplicate is an error."""
-    managed: dict[str, LiveKey] = {}
-    for name, found in sorted(groups.managed.items()):
-        enabled = [k for k in found if k.enabled]
-        # Under `removal: disable`, a replace disables the old key: disabled duplicates
-        # next to one enabled key are retired keys, not a conflict.
-        retired = len(found) > 1 and len(enabled) == 1 and account.removal is Removal.DISABLE
-        if (
-            len(found) > 1
-            and not enabled
-            and account.removal is Removal.DISABLE
-            and name not in desired
-        ):
-            continue  # every copy is retired (a replace, then a removal): nothing to do
-        keys = enabled if retired else found
-        pending = [k for k in keys if k.marker and k.marker.pending]
-        if len(keys) > 1 and pending:
-            keys = _drop_pending(account, schema, name, keys, pending, changes)
-        if len(keys) == 1:
-            managed[name] = keys[0]
-            continue
-        spec = desired.get(name)
-        if spec is not None:
-            kept = _finish_replace(account, schema, spec, keys, changes)
-            if kept is not None:
-                managed[name] = kept
-                continue
-        refs = ", ".join(k.ref for k in keys)
-        errors.append(
-            f"{account.name}/{name}: {len(keys)} live keys carry the same marker ({refs}); "
-            "delete all but one by hand (keystate will not guess which one is in use)"
-        )
-    return managed
-
-
-def _finish_replace(
-    account: AccountConfig,
-    schema: ProviderSchema,
-    spec: KeySpec,
-    keys: list[LiveKey],
-    changes: list[Change],
-) -> LiveKey | None:
-    """The key to keep when exactly one of ``keys`` matches the declaration and the
-    others are old keys of an interrupted replace (they differ in a create-only field),
-    which are then removed; None otherwise."""
-    matching = [k for k in keys if not field_changes(schema, spec, k)]
-    others = [k for k in keys if k not in matching]
-    leftovers = all(
-        any(f.forces_replacement for f in field_changes(schema, spec, k)) for k in others
-    )
-    if len(matching) != 1 or not others or not leftovers:
-        return None
-    for old in others:
-        action = _removal(account, old)
-        if action is not None:  # None: already disabled under `removal: disable`
-            changes.append(
-                Change(
-                    action,
-                    account.name,
-                    schema.name,
-                    spec.name,
-                    live=old,
-                    reason=Reason.LEFTOVER_OF_REPLACE,
-                )
-            )
-    return matching[0]
-
-
-def _removal(account: AccountConfig, old: LiveKey) -> Action | None:
-    """How the old key of an interrupted replace goes: as the replace would have removed
-    it (disabled under `removal: disable`, unless it is an unfinished create)."""
-    if account.removal is not Removal.DISABLE or (old.marker is not None and old.marker.pending):
-        return Action.DELETE
-    return Action.DISABLE if old.enabled else None
-
-
-def _drop_pending(
-    account: AccountConfig,
-    schema: ProviderSchema,
-    name: str,
-    keys: list[LiveKey],
-    pending: list[LiveKey],
-    changes: list[Change],
-) -> list[LiveKey]:
-    """Pending duplicates are leftovers of interrupted creates: keep the finished key if
-    there is one, else the newest pending key, and delete the rest."""
-    finished = [k for k in keys if k not in pending]
-    if len(finished) > 1:
-        return keys  # a real conflict: reported by the caller
-    keep = finished or [max(pending, key=lambda k: (k.created_at is not None, k.created_at, k.ref))]
-    for key in keys:
-        if key is not keep[0]:
-            changes.append(
-                Change(
-                    Action.DELETE,
-                    account.name,
-                    schema.name,
-                    name,
-                    live=key,
-                    reason=Reason.LEFTOVER_OF_CREATE,
-                )
-            )
-    return keep
 
 
 def _adopt_target(

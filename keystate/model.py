@@ -17,7 +17,7 @@ import re
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Final, Literal
 
@@ -28,8 +28,13 @@ NAME_RE: Final = re.compile(rf"^{NAME_PATTERN}$")
 MARKER_PREFIX: Final = "keystate:"
 PROTECT_SUFFIX: Final = ";protect"
 PENDING_SUFFIX: Final = ";pending"
+RETIRE_PREFIX: Final = "@retire="
+_RETIRE_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+# keystate:[<owner>/]<name>[#<digest>][@retire=<YYYY-MM-DDTHH:MM:SSZ>][;protect][;pending]
 _MARKER_RE: Final = re.compile(
     rf"(?:^|(?<= ))keystate:(?:(?P<owner>{NAME_PATTERN})/)?(?P<name>{NAME_PATTERN})"
+    r"(?:#(?P<digest>[0-9a-f]{8}))?"
+    r"(?:@retire=(?P<retire>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z))?"
     rf"(?P<protect>;protect)?(?P<pending>;pending)?$"
 )
 
@@ -75,10 +80,14 @@ class Action(Enum):
 
     CREATE = "create"
     ADOPT = "adopt"
+    RENAME = "rename"
     UPDATE = "update"
+    ROTATE = "rotate"
     REPLACE = "replace"
+    RETIRE = "retire"
     DELETE = "delete"
     DISABLE = "disable"
+    FORGET = "forget"
 
     @property
     def symbol(self) -> str:
@@ -92,11 +101,17 @@ class Action(Enum):
 _SYMBOLS: Final = {
     Action.CREATE: "+",
     Action.ADOPT: "~",
+    Action.RENAME: "~",
     Action.UPDATE: "~",
+    Action.ROTATE: "+/-",
     Action.REPLACE: "+/-",
+    Action.RETIRE: "-",
     Action.DELETE: "-",
     Action.DISABLE: "-",
+    Action.FORGET: "-/",
 }
+# The lifecycle actions (DESIGN §11): counted in summaries only when a plan has them.
+LIFECYCLE: Final = frozenset({Action.RENAME, Action.ROTATE, Action.RETIRE, Action.FORGET})
 _ORDER: Final = {a: i for i, a in enumerate(Action)}
 
 
@@ -113,7 +128,14 @@ class Selector:
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """Ownership marker: ``keystate:[<owner>/]<name>[;protect][;pending]``.
+    """Ownership marker:
+    ``keystate:[<owner>/]<name>[#<digest>][@retire=<YYYY-MM-DDTHH:MM:SSZ>][;protect][;pending]``.
+
+    ``#<digest>`` (8 lowercase hex) is the drift digest of the fields keystate last
+    wrote. ``@retire=`` marks a **retiring** key: the predecessor of a rotation, which
+    keeps working until that time (UTC, whole seconds) and is then retired; a retiring
+    key is never updated, never a duplicate and never adoptable. Parts appear in this
+    order; markers without them still parse.
 
     ``;protect`` records ``protect: true`` on the key itself, so a protected key stays
     protected even if its block is removed from the configuration. ``;pending`` marks a
@@ -126,11 +148,15 @@ class Marker:
     owner: str | None = None
     protect: bool = False
     pending: bool = False
+    digest: str | None = None
+    retire_at: datetime | None = None
 
     def render(self) -> str:
         owner = f"{self.owner}/" if self.owner else ""
+        digest = f"#{self.digest}" if self.digest else ""
+        retire = f"{RETIRE_PREFIX}{format_retire(self.retire_at)}" if self.retire_at else ""
         flags = (PROTECT_SUFFIX if self.protect else "") + (PENDING_SUFFIX if self.pending else "")
-        return f"{MARKER_PREFIX}{owner}{self.name}{flags}"
+        return f"{MARKER_PREFIX}{owner}{self.name}{digest}{retire}{flags}"
 
     def stored_description(self, description: str) -> str:
         """The description as keystate stores it: the user's text, then the marker."""
@@ -143,13 +169,55 @@ def parse_description(stored: str) -> tuple[str, Marker | None]:
     if not match:
         return stored, None
     user = stored[: match.start()].rstrip(" ")
+    retire = match.group("retire")
     marker = Marker(
         name=match.group("name"),
         owner=match.group("owner"),
         protect=match.group("protect") is not None,
         pending=match.group("pending") is not None,
+        digest=match.group("digest"),
+        retire_at=_parse_retire(retire) if retire else None,
     )
     return user, marker
+
+
+def format_retire(when: datetime) -> str:
+    """A retire time as markers write it: UTC, whole seconds, ``Z``."""
+    return when.astimezone(UTC).strftime(_RETIRE_FORMAT)
+
+
+def _parse_retire(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, _RETIRE_FORMAT).replace(tzinfo=UTC)
+    except ValueError:  # e.g. month 13: no retire time rather than no marker
+        return None
+
+
+def format_duration(value: timedelta) -> str:
+    """A duration as configurations write it: ``90d``, ``36h``, ``0`` (else seconds)."""
+    seconds = int(value.total_seconds())
+    if seconds == 0:
+        return "0"
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    return f"{seconds}s"
+
+
+def format_age(value: timedelta) -> str:
+    """A rough age for people: whole days, else whole hours (``93d``, ``5h``)."""
+    seconds = max(0, int(value.total_seconds()))
+    return f"{seconds // 86400}d" if seconds >= 86400 else f"{seconds // 3600}h"
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """``rotate: {every, overlap}``: a key older than ``every`` is rotated; its
+    predecessor keeps working for ``overlap`` after the successor's value is delivered."""
+
+    every: timedelta
+    overlap: timedelta = timedelta(0)
 
 
 class FieldValues(Mapping[str, FieldValue]):
@@ -243,6 +311,11 @@ class KeySpec:
     protect: bool = False
     adopt: Selector | None = None
     lint_ignore: frozenset[str] = frozenset()
+    # Lifecycle (DESIGN §11): scheduled rotation, a lifetime relative to creation, and
+    # the names the key had before (``previously:``).
+    rotate: Rotation | None = None
+    lifetime: timedelta | None = None
+    previously: tuple[str, ...] = ()
     location: Location | None = field(default=None, compare=False)
     # Where each field, and each member of a set-valued field, was written.
     places: Places | None = field(default=None, compare=False, hash=False, repr=False)

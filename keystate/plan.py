@@ -14,13 +14,13 @@ Renderers and ``apply`` only read a plan.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Final
 
 from keystate.contract import AccountConfig, ProviderSchema
-from keystate.model import Action, FieldValue, KeySpec, LiveKey
+from keystate.model import LIFECYCLE, Action, FieldValue, KeySpec, LiveKey
 
 # keystate's own key attributes, next to the provider's fields in diffs and documents.
 DESCRIPTION: Final = "description"
@@ -28,7 +28,7 @@ PROTECT: Final = "protect"
 DEFAULT_MAX_DELETE_RATIO: Final = 0.25
 RATIO_MIN_MANAGED: Final = 4
 REMOVALS: Final = (Action.DELETE, Action.DISABLE)
-CREATING: Final = (Action.CREATE, Action.REPLACE)
+CREATING: Final = (Action.CREATE, Action.REPLACE, Action.ROTATE)
 
 
 class Reason(Enum):
@@ -42,6 +42,10 @@ class Reason(Enum):
     ORPHANED_CREATE = "orphaned_create"
     LEFTOVER_OF_CREATE = "leftover_of_create"
     LEFTOVER_OF_REPLACE = "leftover_of_replace"
+    ROTATION_DUE = "rotation_due"
+    REPLACE_REQUESTED = "replace_requested"
+    EXPOSED = "exposed"
+    RETIRE_DUE = "retire_due"
 
     @property
     def note(self) -> str:
@@ -68,6 +72,12 @@ _NOTES: Final = {
     # The old key of a replace that outlived it: the declared key of that name exists, so
     # removing the old one waits for nothing else (apply).
     Reason.LEFTOVER_OF_REPLACE: "left over from an interrupted replace",
+    Reason.ROTATION_DUE: "the key's rotation is due",
+    Reason.REPLACE_REQUESTED: "replacement requested with --replace",
+    Reason.EXPOSED: "the provider reports this key exposed: it is replaced now, with no overlap",
+    # Asked for by the configuration in an earlier, applied plan (the rotation that
+    # marked the key retiring): not held back by the mass-deletion gate.
+    Reason.RETIRE_DUE: "the overlap of an earlier rotation has ended",
 }
 
 
@@ -93,6 +103,11 @@ class Change:
     reason: Reason | None = None
     # Finishing an interrupted create: deliver the live key's value to the sink again.
     delivers_value: bool = False
+    # ROTATE: how long the predecessor keeps working after the successor's value is
+    # delivered (0: it is retired in the same apply).
+    overlap: timedelta | None = None
+    # Why, in numbers, for people (e.g. "age 93d >= every 90d").
+    detail: str = ""
 
     @property
     def address(self) -> str:
@@ -127,6 +142,18 @@ class AccountDiff:
     # Refs of every live key the plan was made from: a key with our marker that is not
     # among them appeared since, e.g. made by another apply running at the same time.
     seen: frozenset[str] = frozenset()
+    # Predecessors of rotations still in their overlap (shown, not changed).
+    retiring: tuple[Retiring, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Retiring:
+    """A retiring key still in its overlap: it keeps working until ``retire_at``."""
+
+    name: str
+    ref: str
+    retire_at: datetime
 
 
 @dataclass(frozen=True)
@@ -150,9 +177,11 @@ class Plan:
         return tuple(r for account in self.accounts for r in account.refusals)
 
     def counts(self) -> dict[str, int]:
-        counts = {action.value: 0 for action in Action}
+        """Changes per action (lifecycle actions only when the plan has them), then
+        unchanged and unmanaged keys."""
+        counts = {action.value: 0 for action in Action if action not in LIFECYCLE}
         for change in self.changes:
-            counts[change.action.value] += 1
+            counts[change.action.value] = counts.get(change.action.value, 0) + 1
         counts["unchanged"] = sum(a.unchanged for a in self.accounts)
         counts["unmanaged"] = sum(len(a.unmanaged) for a in self.accounts)
         return counts
@@ -176,13 +205,35 @@ class Plan:
             )
         return reasons
 
+    def only(self, actions: frozenset[Action]) -> Plan:
+        """This plan with only the changes of these actions (``--only``)."""
+        return replace(
+            self,
+            accounts=tuple(
+                replace(a, changes=tuple(c for c in a.changes if c.action in actions))
+                for a in self.accounts
+            ),
+        )
+
+
+def removes_now(change: Change) -> bool:
+    """Whether a change takes a key out of service in this apply, as the mass-deletion
+    gate counts it: deletions, disables, retirements and rotations without overlap —
+    except removals that finish an earlier apply, retirements an earlier applied plan
+    scheduled, and replacements of exposed or explicitly named (--replace) keys."""
+    reason = change.reason
+    if reason is not None and (
+        reason.finishes_earlier_apply
+        or reason in (Reason.RETIRE_DUE, Reason.EXPOSED, Reason.REPLACE_REQUESTED)
+    ):
+        return False
+    if change.action is Action.ROTATE:
+        return not change.overlap
+    return change.action in (*REMOVALS, Action.RETIRE)
+
 
 def _mass_removal(account: AccountDiff, max_delete_ratio: float) -> str | None:
-    removals = [
-        c
-        for c in account.changes
-        if c.action in REMOVALS and not (c.reason and c.reason.finishes_earlier_apply)
-    ]
+    removals = [c for c in account.changes if removes_now(c)]
     managed = account.managed
     if managed < RATIO_MIN_MANAGED or len(removals) <= max_delete_ratio * managed:
         return None
@@ -196,4 +247,5 @@ def _mass_removal(account: AccountDiff, max_delete_ratio: float) -> str | None:
 
 def new_plan(accounts: list[AccountDiff], owner: str | None, warnings: list[str]) -> Plan:
     ordered = tuple(sorted(accounts, key=lambda a: a.account.name))
-    return Plan(ordered, owner, datetime.now(UTC), tuple(warnings))
+    found = [*warnings, *(w for a in ordered for w in a.warnings)]
+    return Plan(ordered, owner, datetime.now(UTC), tuple(found))

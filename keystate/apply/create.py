@@ -28,6 +28,7 @@ from keystate.apply.wait import SharedListing, Visibility, poll
 from keystate.compare import marker_for
 from keystate.contract import CreatedKey, Provider
 from keystate.errors import AmbiguousWriteError, ProviderError
+from keystate.lifecycle import with_lifetime
 from keystate.model import KeySpec, LiveKey
 from keystate.plan import AccountDiff
 from keystate.secrets import DeliveredSecret
@@ -61,15 +62,24 @@ class Creator:
         marker = replace(marker_for(spec, self.owner), pending=pending)
         return marker.stored_description(spec.description)
 
+    def resolved(self, spec: KeySpec) -> KeySpec:
+        """The key as it is created now: ``lifetime:`` counts from this moment."""
+        return with_lifetime(self.diff.schema, spec, datetime.now(UTC))
+
     async def create(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
         """Create in two phases: the key is born ``;pending``, its value is delivered,
         then the marker is finalised. Killed in between, the next plan sees the pending
         marker and knows the value may not have reached the sink."""
-        created = await self._create_pending(spec, exclude)
-        await self.provider.update(created.live, spec, self.stored(spec))
+        created = await self.create_pending(spec, exclude)
+        await self.finalise(created, spec)
         return created
 
-    async def _create_pending(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
+    async def finalise(self, created: CreatedKey, spec: KeySpec) -> None:
+        """Remove ``;pending`` from a created key whose value was delivered."""
+        await self.provider.update(created.live, spec, self.stored(spec))
+
+    async def create_pending(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
+        """The key created ``;pending`` (never twice) and its value delivered."""
         stored = self.stored(spec, pending=True)
         last: Exception | None = None
         # Keys this loop removed stay excluded: a lagging list may still show one, and
@@ -108,6 +118,7 @@ class Creator:
                     marker is not None
                     and marker.name == spec.name
                     and marker.owner == self.owner
+                    and marker.retire_at is None
                     and key.ref not in exclude
                 ):
                     return key
@@ -141,6 +152,7 @@ class Creator:
             and k.marker is not None
             and k.marker.name == spec.name
             and k.marker.owner == self.owner
+            and k.marker.retire_at is None
             and not_younger(k, ours)
         ]
         if not rivals:

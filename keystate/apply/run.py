@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from typing import Final
 
 from keystate import kinds
 from keystate.apply.create import Creator
+from keystate.apply.lifecycle import LifecycleRun
 from keystate.apply.outcome import (
     DEFAULT_WAIT_TIMEOUT,
     ApplyOptions,
@@ -31,8 +33,20 @@ from keystate.apply.outcome import (
 from keystate.apply.wait import Visibility
 from keystate.contract import CreatedKey, Provider, Removal
 from keystate.errors import KeystateError, ProviderError
-from keystate.model import Action, KeySpec, LiveKey
+from keystate.model import LIFECYCLE, Action, KeySpec, LiveKey
 from keystate.plan import CREATING, REMOVALS, AccountDiff, Change, Plan, Reason
+
+_UNBLOCKED: Final = (Reason.LEFTOVER_OF_REPLACE, Reason.RETIRE_DUE)
+# The phases before removals, in order (DESIGN §11); retirements run with the removals,
+# forgets last.
+BEFORE_REMOVALS: Final = (
+    Action.CREATE,
+    Action.ADOPT,
+    Action.RENAME,
+    Action.UPDATE,
+    Action.ROTATE,
+    Action.REPLACE,
+)
 
 
 async def apply_plan(
@@ -66,19 +80,21 @@ class AccountRun:
         self.results: list[Result] = []
         self.visibility = Visibility(provider, diff.schema, self.wait_timeout)
         self.creator = Creator(diff, provider, owner, options, self.visibility)
+        self.lifecycle = LifecycleRun(diff, provider, owner, self.creator, self.visibility)
 
     async def run(self) -> list[Result]:
         phases: list[list[Change]] = []
-        for action in (Action.CREATE, Action.ADOPT, Action.UPDATE, Action.REPLACE):
+        for action in BEFORE_REMOVALS:
             phases.append([c for c in self.diff.changes if c.action is action])
         for phase in phases:
             if phase:
                 await asyncio.gather(*(self._guarded(c) for c in phase))
-        removals = [c for c in self.diff.changes if c.action in REMOVALS]
+        removals = [c for c in self.diff.changes if c.action in (*REMOVALS, Action.RETIRE)]
         failed = [r for r in self.results if r.action in CREATING and r.outcome is Outcome.FAILED]
         # The old key of an earlier replace waits for nothing: the declared key of its
         # name exists, so removing it finishes that replace, as the replace itself would.
-        waiting = [c for c in removals if failed and c.reason is not Reason.LEFTOVER_OF_REPLACE]
+        # Nor does a retirement an earlier rotation scheduled: its successor exists.
+        waiting = [c for c in removals if failed and c.reason not in _UNBLOCKED]
         if waiting:
             reason = (
                 f"skipped: {len(failed)} create/replace in {self.diff.account.name} failed, and "
@@ -91,6 +107,9 @@ class AccountRun:
         ready = [c for c in removals if c not in waiting]
         if ready:
             await asyncio.gather(*(self._guarded(c) for c in ready))
+        forget = [c for c in self.diff.changes if c.action is Action.FORGET]
+        if forget:
+            await asyncio.gather(*(self._guarded(c) for c in forget))
         return self.results
 
     def _record(self, result: Result) -> None:
@@ -114,11 +133,14 @@ class AccountRun:
 
     async def _execute(self, change: Change) -> Result:
         action = change.action
+        if action in LIFECYCLE:
+            return await self.lifecycle.execute(change)
         if action is Action.CREATE:
             assert change.desired is not None
-            created = await self.creator.create(change.desired, exclude=())
-            await self.visibility.present(created.live, change.desired, "created")
-            altered = self._altered(change.desired, created.live)
+            spec = self.creator.resolved(change.desired)
+            created = await self.creator.create(spec, exclude=())
+            await self.visibility.present(created.live, spec, "created")
+            altered = self._altered(spec, created.live)
             if altered:
                 raise ProviderError(f"created and its value delivered, but {altered}")
             return Result(change.address, action, Outcome.DONE, "created", created.live.ref)
@@ -152,12 +174,13 @@ class AccountRun:
 
     async def _replace(self, change: Change) -> Result:
         assert change.desired is not None and change.live is not None
+        spec = self.creator.resolved(change.desired)
         if change.live.marker is not None and change.live.marker.pending:
-            await self.creator.claim_orphan(change.desired, change.live)
-        created = await self.creator.create(change.desired, exclude=(change.live.ref,))
+            await self.creator.claim_orphan(spec, change.live)
+        created = await self.creator.create(spec, exclude=(change.live.ref,))
         with contextlib.suppress(Unconfirmed):
             # The new value is delivered; removing the old key can go ahead regardless.
-            await self.visibility.present(created.live, change.desired, "created")
+            await self.visibility.present(created.live, spec, "created")
         old = change.live
         # A key left ``;pending`` by an interrupted create has a value nobody holds: it
         # is deleted even under `removal: disable` (a disabled one would stay pending).
@@ -172,7 +195,7 @@ class AccountRun:
                 f"new key {created.live.ref} created and its value delivered, but removing the "
                 f"old key {old.ref} failed ({exc}); run apply again to finish"
             ) from None
-        altered = self._altered(change.desired, created.live)
+        altered = self._altered(spec, created.live)
         if altered:
             raise ProviderError(f"replaced {old.ref} and the new value delivered, but {altered}")
         return Result(

@@ -22,6 +22,7 @@ from keystate.cli.app import (
     run_async,
 )
 from keystate.cli.applyrun import ApplyRun, connect_options, render_plan
+from keystate.cli.lifecycle import Lifecycle, lifecycle_options
 from keystate.cli.ui import Ui
 from keystate.errors import EXIT_CHANGES, EXIT_OK, EXIT_REFUSED, UsageError
 
@@ -69,6 +70,7 @@ def validate(config_path: Path, strict: bool) -> int:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also save the plan here, for `keystate apply PLANFILE` (holds no secret).",
 )
+@lifecycle_options
 def plan(
     config_path: Path,
     accounts: tuple[str, ...],
@@ -76,11 +78,15 @@ def plan(
     detailed_exitcode: bool,
     show_unmanaged: bool,
     out_path: Path | None,
+    replace: tuple[str, ...],
+    overlap: str,
+    only: str | None,
 ) -> int:
     """Read the live accounts and show what apply would change. Never changes anything."""
     ui = current_ui()
+    life = Lifecycle.parse(replace, overlap, only)
     config = load(ui, config_path)
-    the_plan = run_async(_plan_only(ui, config, accounts))
+    the_plan = life.narrow(run_async(_plan_only(ui, config, accounts, life)))
     render_plan(ui, the_plan, fmt, show_unmanaged)
     if out_path is not None:
         from keystate import planfile
@@ -97,12 +103,15 @@ def plan(
     return EXIT_OK
 
 
-async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
+async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str], life: Lifecycle) -> Plan:
     from keystate.engine import make_plan
 
+    options = life.options(config, accounts)
     ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
     # Only the plan is needed afterwards: let it free the declared keys it leaves unchanged.
-    the_plan, conns = await make_plan(config, accounts, connect_options(ui), release_keys=True)
+    the_plan, conns = await make_plan(
+        config, accounts, connect_options(ui), release_keys=True, lifecycle=options
+    )
     await conns.aclose()
     return the_plan
 
@@ -133,6 +142,7 @@ async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
     "--report", "report_path", type=click.Path(path_type=Path), help="Write results as JSON."
 )
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
+@lifecycle_options
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -146,6 +156,9 @@ def apply(
     parallelism: int,
     report_path: Path | None,
     show_unmanaged: bool,
+    replace: tuple[str, ...],
+    overlap: str,
+    only: str | None,
 ) -> int:
     """Change the live accounts to match the configuration (plan, show, confirm, execute).
 
@@ -155,6 +168,7 @@ def apply(
     """
     ui = current_ui()
     ui.stdout_reserved = secrets_out == "-"
+    life = Lifecycle.parse(replace, overlap, only)
     run = ApplyRun(
         ui=ui,
         force=force,
@@ -163,10 +177,14 @@ def apply(
         parallelism=parallelism,
         report_path=report_path,
         show_unmanaged=show_unmanaged,
+        lifecycle=life,
     )
     if planfile is not None:
-        if accounts:
-            raise UsageError("--account cannot be combined with a saved plan")
+        if accounts or life.used:
+            raise UsageError(
+                "--account, --replace and --only cannot be combined with a saved plan "
+                "(pass them to plan --out instead)"
+            )
         explicit = ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
         config = load(ui, config_path) if explicit else None
         return run_async(run.saved(planfile, config))

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from keystate.config.files import FileRefused, FileTooLarge, read_regular
+from keystate.config.lifecycle import read_defaults
 from keystate.config.nodes import YNode, YScalar
 from keystate.config.reader import Reader, did_you_mean
 from keystate.config.state import (
@@ -43,6 +44,11 @@ def read_accounts(state: LoadState, node: YNode, base_dir: Path) -> None:
         account = _read_account(reader, key, value, base_dir)
         if account is not None:
             state.accounts[key.raw] = account
+            entries = getattr(value, "entries", ())
+            defaults = next((v for k, v in entries if k.raw == "defaults"), None)
+            if defaults is not None:
+                what = f"account '{key.raw}' defaults"
+                state.account_defaults[key.raw] = read_defaults(reader, defaults, what)
 
 
 def _read_account(

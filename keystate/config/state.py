@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Final
 
 from keystate.config.fields import FieldReader
+from keystate.config.lifecycle import Lifecycle
 from keystate.config.nodes import YNode, YScalar
 from keystate.config.reader import Reader
 from keystate.contract import (
@@ -24,14 +26,41 @@ from keystate.model import (
 )
 from keystate.providers import schema_for
 
-TOP_LEVEL: Final = ("version", "owner", "accounts", "keys")
-ACCOUNT_COMMON: Final = ("provider", "removal", "timeout", "max_attempts", "wait_timeout")
-KEY_COMMON: Final = ("description", "protect", "adopt", "lint_ignore")
+TOP_LEVEL: Final = ("version", "owner", "defaults", "accounts", "keys", "forget")
+ACCOUNT_COMMON: Final = (
+    "provider",
+    "removal",
+    "timeout",
+    "max_attempts",
+    "wait_timeout",
+    "defaults",
+)
+KEY_COMMON: Final = (
+    "description",
+    "protect",
+    "adopt",
+    "lint_ignore",
+    "rotate",
+    "lifetime",
+    "previously",
+)
 SUPPORTED_VERSION: Final = 1
 NO_RULES: Final[frozenset[str]] = frozenset()  # one object: each frozenset() is a new one
 MAX_SECRET_BYTES: Final = 64 * 1024
 HEX = re.compile(r"^[0-9a-f]{12,64}$")
-LONGEST_MARKER: Final = len(Marker("x" * 63, "x" * 63, protect=True, pending=True).render()) + 1
+LONGEST_MARKER: Final = (
+    len(
+        Marker(
+            "x" * 63,
+            "x" * 63,
+            protect=True,
+            pending=True,
+            digest="0" * 8,
+            retire_at=datetime(2000, 1, 1, tzinfo=UTC),
+        ).render()
+    )
+    + 1
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,8 @@ class Config:
     accounts: Mapping[str, AccountConfig]
     keys: Mapping[str, Mapping[str, KeySpec]]
     warnings: tuple[Problem, ...] = ()
+    # ``forget:``: per account, the names of managed keys to release (DESIGN §11).
+    forget: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def schema(self, account: str) -> ProviderSchema:
         return schema_for(self.accounts[account].provider)
@@ -108,6 +139,10 @@ class LoadState:
     keys: list[PendingKey] = field(default_factory=list)
     key_locs: dict[str, dict[str, Location]] = field(default_factory=dict)
     shapes: Shapes = field(default_factory=Shapes)
+    # ``defaults:`` per file (by path) and per account; ``forget:`` items.
+    file_defaults: dict[str, Lifecycle] = field(default_factory=dict)
+    account_defaults: dict[str, Lifecycle] = field(default_factory=dict)
+    forget: list[tuple[str, str, Location]] = field(default_factory=list)
 
 
 def check_name(reader: Reader, key: YScalar, what: str) -> bool:
