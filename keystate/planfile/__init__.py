@@ -18,29 +18,21 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, NotRequired, TypedDict, cast
 
 from keystate import kinds
 from keystate._version import __version__
-from keystate.compare import field_changes
-from keystate.contract import (
-    AccountConfig,
-    ProviderSchema,
-    Removal,
-    SecretSetting,
-    SettingKind,
-    SettingValue,
-)
+from keystate.contract import ProviderSchema
 from keystate.errors import StalePlanError, UsageError
 from keystate.kinds import JSONValue
-from keystate.model import Action, FieldValue, KeySpec, LiveKey, Marker
-from keystate.plan import DESCRIPTION, PROTECT, AccountDiff, Change, Plan, Reason
-from keystate.secrets import Secret
+from keystate.model import Action, KeySpec, LiveKey, format_duration
+from keystate.plan import DESCRIPTION, PROTECT, AccountDiff, Change, Plan
 
 FORMAT_VERSION: Final = "1"
 CHECKSUM: Final = "checksum"
+LIFETIME: Final = "lifetime"
+RETIRE_AT: Final = "retire_at"
 Schemas = Callable[[str], ProviderSchema]
 KeyView = dict[str, JSONValue]
 
@@ -57,6 +49,13 @@ class AccountDocument(TypedDict):
     unchanged: int
     unmanaged: int
     foreign: int
+    retiring: NotRequired[list[RetiringDocument]]
+
+
+class RetiringDocument(TypedDict):
+    name: str
+    ref: str
+    retire_at: str
 
 
 class ChangeDocument(TypedDict):
@@ -74,6 +73,9 @@ class ChangeDocument(TypedDict):
     note: NotRequired[str]
     reason: NotRequired[str]
     delivers_value: NotRequired[bool]
+    overlap: NotRequired[str]
+    detail: NotRequired[str]
+    renamed_from: NotRequired[str]
 
 
 class UnmanagedDocument(TypedDict):
@@ -125,7 +127,7 @@ def _account(account: AccountDiff) -> AccountDocument:
     settings = {
         k: v if isinstance(v, str) else list(v) for k, v in account.account.describe().items()
     }
-    return {
+    out: AccountDocument = {
         "name": account.account.name,
         "provider": account.schema.name,
         "settings": settings,
@@ -138,12 +140,20 @@ def _account(account: AccountDiff) -> AccountDocument:
         "unmanaged": len(account.unmanaged),
         "foreign": account.foreign,
     }
+    if account.retiring:
+        out["retiring"] = [
+            {"name": r.name, "ref": r.ref, "retire_at": kinds.format_timestamp(r.retire_at)}
+            for r in account.retiring
+        ]
+    return out
 
 
 def desired_view(schema: ProviderSchema, spec: KeySpec) -> KeyView:
     view: KeyView = {DESCRIPTION: spec.description, PROTECT: spec.protect}
     for fspec in schema.fields:
         view[fspec.name] = kinds.to_json(spec.fields.get(fspec.name, fspec.default))
+    if spec.lifetime is not None:
+        view[LIFETIME] = format_duration(spec.lifetime)
     return view
 
 
@@ -152,6 +162,8 @@ def live_view(schema: ProviderSchema, key: LiveKey) -> KeyView:
     view: KeyView = {DESCRIPTION: key.description, PROTECT: bool(marker and marker.protect)}
     if marker is not None and marker.pending:
         view["pending"] = True
+    if marker is not None and marker.retire_at is not None:
+        view[RETIRE_AT] = kinds.format_timestamp(marker.retire_at)
     for fspec in schema.fields:
         view[fspec.name] = kinds.to_json(key.fields.get(fspec.name, fspec.default))
     return view
@@ -177,6 +189,13 @@ def _change(schema: ProviderSchema, change: Change) -> ChangeDocument:
         out["reason"] = change.reason.value
     if change.delivers_value:
         out["delivers_value"] = True
+    if change.overlap is not None:
+        out["overlap"] = format_duration(change.overlap)
+    if change.detail:
+        out["detail"] = change.detail
+    marker = change.live.marker if change.live else None
+    if change.action is Action.RENAME and marker is not None:
+        out["renamed_from"] = marker.name
     return out
 
 
@@ -264,129 +283,17 @@ def _missing(item: Mapping[str, object], what: str) -> str:
     return ""
 
 
-# -- document -> plan ---------------------------------------------------------------------
+# Reading a document back into a Plan (kept apart for size; re-exported here).
+from keystate.planfile.rebuild import accounts_from_document, to_plan  # noqa: E402
 
-
-def accounts_from_document(
-    doc: PlanDocument, env: Mapping[str, str], schemas: Schemas, resolve_secrets: bool = True
-) -> dict[str, AccountConfig]:
-    """Account connections as recorded in the plan; credentials read from the environment
-    (or their files) again. With ``resolve_secrets=False`` (for ``show``) they stay as
-    the text of their source."""
-    out: dict[str, AccountConfig] = {}
-    for item in doc["accounts"]:
-        schema = schemas(item["provider"])
-        settings: dict[str, SettingValue] = {}
-        for spec in schema.settings:
-            raw = item["settings"].get(spec.name)
-            if raw is None:
-                continue
-            if spec.kind is SettingKind.SECRET and isinstance(raw, str):
-                settings[spec.name] = (
-                    _secret(item["name"], spec.name, raw, env) if resolve_secrets else raw
-                )
-            elif spec.kind is SettingKind.URLS:
-                settings[spec.name] = tuple(raw)
-            elif spec.kind is SettingKind.PATH:
-                settings[spec.name] = Path(str(raw))
-            else:
-                settings[spec.name] = str(raw)
-        out[item["name"]] = AccountConfig(
-            name=item["name"],
-            provider=item["provider"],
-            settings=settings,
-            removal=Removal(item.get("removal", Removal.DELETE.value)),
-            timeout=item.get("timeout"),
-            max_attempts=item.get("max_attempts"),
-            wait_timeout=item.get("wait_timeout"),
-        )
-    return out
-
-
-def _secret(account: str, name: str, source: str, env: Mapping[str, str]) -> SecretSetting:
-    if source.startswith("${") and source.endswith("}"):
-        var = source[2:-1]
-        value = env.get(var)
-        if not value:
-            raise UsageError(f"{account}: {name} comes from {source}, which is not set")
-        return SecretSetting(Secret(value.strip()), source)
-    if source.startswith("file:"):
-        file = Path(source[5:])
-        try:
-            return SecretSetting(Secret(file.read_text(encoding="utf-8").strip()), source)
-        except OSError as exc:
-            raise UsageError(f"{account}: cannot read {name} from {file}: {exc.strerror}") from None
-    raise UsageError(
-        f"{account}: the plan was made with a {name} written in the configuration; "
-        "apply it with -c CONFIG so keystate can read it there"
-    )
-
-
-def to_plan(doc: PlanDocument, accounts: Mapping[str, AccountConfig], schemas: Schemas) -> Plan:
-    """The Plan a document describes (live keys carry no handle: see ``apply.stale``)."""
-    owner = doc.get("owner")
-    unmanaged: dict[str, list[LiveKey]] = {}
-    for item in doc.get("unmanaged", []):
-        key = LiveKey(ref=item["ref"], handle="", stored_description=item["description"])
-        unmanaged.setdefault(item["account"], []).append(key)
-    diffs: list[AccountDiff] = []
-    for account in doc["accounts"]:
-        name = account["name"]
-        schema = schemas(account["provider"])
-        changes = tuple(_rebuild(schema, c, owner) for c in doc["changes"] if c["account"] == name)
-        diffs.append(
-            AccountDiff(
-                account=accounts[name],
-                schema=schema,
-                changes=changes,
-                unchanged=account["unchanged"],
-                managed=account["managed"],
-                unmanaged=tuple(unmanaged.get(name, [])),
-                foreign=account["foreign"],
-            )
-        )
-    created = datetime.fromisoformat(doc["created_at"]).astimezone(UTC)
-    return Plan(tuple(diffs), owner, created, tuple(doc.get("warnings", [])))
-
-
-def _fields(schema: ProviderSchema, view: Mapping[str, JSONValue]) -> dict[str, FieldValue]:
-    return {f.name: kinds.from_json(f, view.get(f.name)) for f in schema.fields}
-
-
-def _rebuild(schema: ProviderSchema, item: ChangeDocument, owner: str | None) -> Change:
-    action = Action(item["action"])
-    name = item["name"]
-    desired = live = None
-    after, before = item["after"], item["before"]
-    if after is not None:
-        desired = KeySpec(
-            account=item["account"],
-            name=name,
-            description=str(after[DESCRIPTION]),
-            fields=_fields(schema, after),
-            protect=bool(after[PROTECT]),
-        )
-    if before is not None:
-        stored = str(before[DESCRIPTION])
-        if action is not Action.ADOPT:
-            pending = bool(before.get("pending", False))
-            stored = Marker(name, owner, bool(before[PROTECT]), pending).stored_description(stored)
-        live = LiveKey(
-            ref=str(item["live_fingerprint"]),
-            handle="",
-            stored_description=stored,
-            fields=_fields(schema, before),
-        )
-    reason = Reason(item["reason"]) if "reason" in item else Reason.from_note(item.get("note", ""))
-    fields = field_changes(schema, desired, live) if desired and live else ()
-    return Change(
-        action,
-        item["account"],
-        item["provider"],
-        name,
-        desired,
-        live,
-        fields=fields,
-        reason=reason,
-        delivers_value=bool(item.get("delivers_value", False)),
-    )
+__all__ = [
+    "FORMAT_VERSION",
+    "PlanDocument",
+    "accounts_from_document",
+    "checksum",
+    "document",
+    "dumps",
+    "load",
+    "save",
+    "to_plan",
+]
