@@ -195,12 +195,16 @@ class _Planner:
                 f"{spec.address} is protected; --replace would give it a new value: set "
                 "protect: false first if you mean it"
             )
+        successor = lifecycle.with_lifetime(self.schema, spec, self.options.now)
+        if spec.lifetime is not None:
+            fields = field_changes(self.schema, successor, current)
         self.change(
             Action.ROTATE,
             spec.name,
-            desired=lifecycle.with_lifetime(self.schema, spec, self.options.now),
+            desired=successor,
             live=current,
-            fields=fields,
+            # The successor is a new key: no field "forces" anything.
+            fields=tuple(replace(f, forces_replacement=False) for f in fields),
             reason=due.reason,
             overlap=due.overlap,
             detail=due.detail,

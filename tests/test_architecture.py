@@ -105,7 +105,9 @@ def test_no_core_module_names_a_provider_or_its_fields() -> None:
 
 def test_the_literal_check_finds_what_it_looks_for() -> None:
     """The check above must be able to fail."""
-    tree = ast.parse('"""expires_at in a docstring is fine"""\nx = "expires_at"\ny = f"no {1} acl"\n')
+    tree = ast.parse(
+        '"""expires_at in a docstring is fine"""\nx = "expires_at"\ny = f"no {1} acl"\n'
+    )
     literals = [text for _, text in string_literals(tree)]
     assert found_words(literals[0], provider_words()) == ["expires_at"]
     assert all("docstring" not in t for t in literals)

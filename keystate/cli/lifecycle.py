@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 ONLY_CHOICES: Final = ("rotate", "retire")
 
 
+def now() -> datetime:
+    """The time a plan is made at: what ages and retire times are measured against."""
+    return datetime.now(UTC)
+
+
 def lifecycle_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--only",
@@ -83,7 +88,7 @@ class Lifecycle:
         from keystate.lifecycle import LifecycleOptions
 
         check_replace(config, accounts, self.replace)
-        return LifecycleOptions(datetime.now(UTC), frozenset(self.replace), self.overlap)
+        return LifecycleOptions(now(), frozenset(self.replace), self.overlap)
 
     def narrow(self, the_plan: Plan) -> Plan:
         return the_plan if self.only is None else the_plan.only(self.only)

@@ -179,6 +179,8 @@ def _alerts(plan: Plan) -> list[str]:
             "> [!NOTE]",
             f"> Old keys of rotations, still working: {', '.join(retiring)}.",
         ]
+    if plan.warnings:
+        lines += ["", "> [!WARNING]"] + [f"> - {escape(w)}" for w in plan.warnings]
     if plan.refusals:
         lines += ["", "> [!CAUTION]", "> `keystate apply` will **refuse** this plan:"]
         lines += [f"> - {escape(reason)}" for reason in plan.refusals]

@@ -76,6 +76,9 @@ def render(plan: Plan, options: RenderOptions) -> str:
     lines += _footer(plan)
     for account in plan.accounts:
         lines += _unmanaged(account, options.show_unmanaged)
+    if plan.warnings:
+        lines.append("")
+        lines += [f"Warning: {warning}" for warning in plan.warnings]
     if plan.refusals:
         lines.append("")
         lines += [f"Refused: {reason}" for reason in plan.refusals]
