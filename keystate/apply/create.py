@@ -30,7 +30,7 @@ from keystate.contract import CreatedKey, Provider
 from keystate.errors import AmbiguousWriteError, ProviderError
 from keystate.lifecycle import with_lifetime
 from keystate.model import KeySpec, LiveKey
-from keystate.plan import AccountDiff
+from keystate.plan import REMOVALS, AccountDiff
 from keystate.secrets import DeliveredSecret
 
 log = logging.getLogger("keystate.apply")
@@ -57,6 +57,10 @@ class Creator:
         self.options = options
         self.visibility = visibility
         self.listing = SharedListing(provider)
+        # Keys this plan removes (e.g. pending leftovers): never taken for a new key.
+        self.doomed = frozenset(
+            c.live.ref for c in diff.changes if c.live is not None and c.action in REMOVALS
+        )
 
     def stored(self, spec: KeySpec, pending: bool = False) -> str:
         marker = replace(marker_for(spec, self.owner), pending=pending)
@@ -120,6 +124,7 @@ class Creator:
                     and marker.owner == self.owner
                     and marker.retire_at is None
                     and key.ref not in exclude
+                    and key.ref not in self.doomed
                 ):
                     return key
             return None

@@ -36,7 +36,11 @@ from keystate.errors import KeystateError, ProviderError
 from keystate.model import LIFECYCLE, Action, KeySpec, LiveKey
 from keystate.plan import CREATING, REMOVALS, AccountDiff, Change, Plan, Reason
 
-_UNBLOCKED: Final = (Reason.LEFTOVER_OF_REPLACE, Reason.RETIRE_DUE)
+# Removals that wait for no create: the old key of an earlier replace, a retirement an
+# earlier rotation scheduled, and a leftover pending key (its create is over: a new
+# value nobody may rely on; kept, it would become a second key of its name once a
+# lagging read had shown it pending while it was in fact finished).
+_UNBLOCKED: Final = (Reason.LEFTOVER_OF_REPLACE, Reason.RETIRE_DUE, Reason.LEFTOVER_OF_CREATE)
 # The phases before removals, in order (DESIGN §11); retirements run with the removals,
 # forgets last.
 BEFORE_REMOVALS: Final = (
@@ -93,7 +97,6 @@ class AccountRun:
         failed = [r for r in self.results if r.action in CREATING and r.outcome is Outcome.FAILED]
         # The old key of an earlier replace waits for nothing: the declared key of its
         # name exists, so removing it finishes that replace, as the replace itself would.
-        # Nor does a retirement an earlier rotation scheduled: its successor exists.
         waiting = [c for c in removals if failed and c.reason not in _UNBLOCKED]
         if waiting:
             reason = (
