@@ -171,7 +171,9 @@ def _read_key_lifecycle(
 ) -> tuple[Lifecycle, tuple[str, ...]] | None:
     """A key's ``rotate:``/``lifetime:`` (its own, else its defaults') and ``previously:``."""
     address = f"{pending.account}/{pending.name}"
-    own = read_lifecycle(reader, {k: v for k, (_, v) in entries.items()}, "", pending.loc)
+    own = read_lifecycle(
+        reader, {k: v for k, (_, v) in entries.items()}, f"key '{address}'", pending.loc
+    )
     previously: tuple[str, ...] | None = ()
     if "previously" in entries:
         previously = read_previously(reader, entries["previously"][1], pending.name)
