@@ -56,24 +56,15 @@ def rotation(spec: KeySpec, live: LiveKey, options: LifecycleOptions) -> Rotatio
         detail = f"reported exposed: {live.exposure}" if live.exposure else "reported exposed"
         return Rotation(Reason.EXPOSED, timedelta(0), detail)
     if spec.address in options.replace:
-        overlap = options.overlap
-        return Rotation(Reason.REPLACE_REQUESTED, overlap, f"--replace, overlap {_d(overlap)}")
+        return Rotation(Reason.REPLACE_REQUESTED, options.overlap, "")
     every = spec.rotate.every if spec.rotate else None
     if every is None or live.created_at is None or spec.rotate is None:
         return None
     age = options.now - live.created_at
     if age < every:
         return None
-    overlap = spec.rotate.overlap
-    return Rotation(
-        Reason.ROTATION_DUE,
-        overlap,
-        f"age {format_age(age)} >= every {format_duration(every)}, overlap {_d(overlap)}",
-    )
-
-
-def _d(overlap: timedelta) -> str:
-    return format_duration(overlap) if overlap else "0 (the old key is retired at once)"
+    detail = f"age {format_age(age)} >= every {format_duration(every)}"
+    return Rotation(Reason.ROTATION_DUE, spec.rotate.overlap, detail)
 
 
 def with_lifetime(

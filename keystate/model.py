@@ -211,6 +211,14 @@ def format_age(value: timedelta) -> str:
     return f"{seconds // 86400}d" if seconds >= 86400 else f"{seconds // 3600}h"
 
 
+def format_left(value: timedelta) -> str:
+    """Time left, rounded up: whole days from a day on, else whole hours (``7d``, ``3h``)."""
+    seconds = max(0, int(value.total_seconds()))
+    if seconds >= 86400:
+        return f"{-(-seconds // 86400)}d"
+    return f"{-(-seconds // 3600)}h"
+
+
 @dataclass(frozen=True, slots=True)
 class Rotation:
     """``rotate: {every, overlap}``: a key older than ``every`` is rotated; its

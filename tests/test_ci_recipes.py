@@ -48,6 +48,7 @@ def test_workflows_are_valid_github_actions_workflows() -> None:
         "keystate-plan.yml",
         "keystate-apply.yml",
         "keystate-drift.yml",
+        "keystate-lifecycle.yml",
     }
     check("vendor.github-workflows", *WORKFLOWS)
     check("custom.github-workflows-require-timeout", *WORKFLOWS)
@@ -97,7 +98,7 @@ def test_checkouts_never_persist_the_token() -> None:
             if step.get("uses", "").startswith("actions/checkout@"):
                 checkouts += 1
                 assert step.get("with", {}).get("persist-credentials") is False, path.name
-    assert checkouts == 3
+    assert checkouts == 4
 
 
 # Least privilege: the workflows grant nothing by default; each job asks for what it uses.
@@ -106,6 +107,7 @@ JOB_PERMISSIONS = {
     ("keystate-plan.yml", "plan"): {"contents": "read", "pull-requests": "write"},
     ("keystate-apply.yml", "apply"): {"actions": "read"},
     ("keystate-drift.yml", "drift"): {"contents": "read", "issues": "write"},
+    ("keystate-lifecycle.yml", "lifecycle"): {"contents": "read"},
 }
 
 
@@ -277,10 +279,16 @@ def test_plan_apply_and_drift_workflows_against_the_sandbox(checkout: Path) -> N
     created = [json.loads(line)["address"] for line in (checkout / "new-keys.jsonl").open()]
     assert sorted(created) == [
         "algolia-prod/crawler",
+        "algolia-prod/storefront-autocomplete",  # rotated: its seeded key is 90+ days old
         "algolia-prod/storefront-search",
         "coveo-prod/analytics-push",
     ]
     assert (checkout / "keystate-report.json").exists()
+
+    # The nightly lifecycle run: nothing is due right after the apply.
+    result = runner.run("keystate-lifecycle.yml", "lifecycle", "Rotate and retire what is due")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes." in result.stdout
 
     result = runner.run("keystate-drift.yml", "drift", "Check for drift")
     assert result.returncode == 0, result.stderr

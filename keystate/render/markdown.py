@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from keystate.model import LIFECYCLE, Action, format_age
+from keystate.model import LIFECYCLE, Action, format_left
 from keystate.plan import AccountDiff, Change, Plan
 from keystate.render import RenderOptions, counts_text
 from keystate.render import text as text_renderer
@@ -169,7 +169,7 @@ def _alerts(plan: Plan) -> list[str]:
             f"values are delivered, and the old keys retire after their overlap ({shown}).",
         ]
     retiring = [
-        f"`{a.account.name}/{r.name}` retires in {format_age(r.retire_at - plan.created_at)}"
+        f"`{a.account.name}/{r.name}` retires in {format_left(r.retire_at - plan.created_at)}"
         for a in plan.accounts
         for r in a.retiring
     ]

@@ -20,8 +20,8 @@ from keystate.model import (
     FieldValue,
     KeySpec,
     LiveKey,
-    format_age,
     format_duration,
+    format_left,
     format_retire,
 )
 from keystate.plan import DESCRIPTION, PROTECT, AccountDiff, Change, FieldChange, Plan
@@ -214,7 +214,7 @@ def _unchanged_members(fc: FieldChange) -> int:
 def _footer(plan: Plan) -> list[str]:
     lines = [
         f"{a.account.name}/{r.name} ({r.ref}) retires in "
-        f"{format_age(r.retire_at - plan.created_at)} (at {format_retire(r.retire_at)}): the "
+        f"{format_left(r.retire_at - plan.created_at)} (at {format_retire(r.retire_at)}): the "
         "old key of a rotation, still working."
         for a in plan.accounts
         for r in a.retiring

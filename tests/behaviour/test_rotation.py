@@ -101,7 +101,8 @@ def test_scheduled_rotation_with_overlap(
     result = run("plan", "-c", str(path), "--detailed-exitcode", env=env)
     assert result.exit_code == 2, result.output
     assert f"# {address} will be rotated" in result.stdout
-    assert "age 100d >= every 90d, overlap 1h" in result.stdout
+    assert "age 100d >= every 90d" in result.stdout
+    assert "keeps working for 1h after the new value is delivered" in result.stdout
     assert "1 to rotate." in result.stdout
 
     secrets = path.parent / "new.jsonl"
