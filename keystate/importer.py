@@ -88,8 +88,8 @@ def render(account: str, schema: ProviderSchema, live: Sequence[LiveKey], owner:
     foreign: list[LiveKey] = []
     for key in live:
         marker: Marker | None = key.marker
-        if key.is_credential:
-            continue
+        if key.is_credential or (marker is not None and marker.retire_at is not None):
+            continue  # a retiring key (the old key of a rotation) is on its way out
         if marker is None:
             unmanaged.append(key)
         elif marker.owner == owner:

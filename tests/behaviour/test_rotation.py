@@ -120,6 +120,10 @@ def test_scheduled_rotation_with_overlap(
     result = run("plan", "-c", str(path), "--detailed-exitcode", env=env)
     assert result.exit_code == 0, result.output
     assert f"{address} (" in result.stdout and "retires in" in result.stdout
+    # import lists the key once: the retiring one is on its way out.
+    result = run("import", harness.account, "-c", str(path), env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("    search:\n") == 1
 
     # After the overlap: Algolia has expired the key by its own validity; on Coveo the
     # next run retires it.
