@@ -36,6 +36,34 @@ _SELECTORS = {"fingerprint": "fingerprint:[0-9a-fA-F]{12,64}", "id": "id:.+"}
 
 JSON = dict[str, Any]
 
+_ADDRESS = f"^{NAME_PATTERN}/{NAME_PATTERN}$"
+_DURATION_HELP = "<n>d (days) or <n>h (hours), e.g. 90d"
+_LIFECYCLE_DEFS: JSON = {
+    "duration": {"type": "string", "pattern": "^[0-9]{1,5}[dh]$", "description": _DURATION_HELP},
+    "rotate": {
+        "type": "object",
+        "description": "Rotate the key when its age reaches `every`; the old key keeps "
+        "working for `overlap` after the new value is delivered",
+        "required": ["every"],
+        "additionalProperties": False,
+        "properties": {
+            "every": {"$ref": "#/$defs/duration"},
+            "overlap": {
+                "anyOf": [{"$ref": "#/$defs/duration"}, {"const": "0"}, {"const": 0}],
+            },
+        },
+    },
+    "defaults": {
+        "type": ["object", "null"],
+        "description": "Lifecycle settings for the keys below (a key's own value wins)",
+        "additionalProperties": False,
+        "properties": {
+            "rotate": {"$ref": "#/$defs/rotate"},
+            "lifetime": {"$ref": "#/$defs/duration"},
+        },
+    },
+}
+
 
 def build() -> JSON:
     schemas = [schema_for(name) for name in known_providers()]
@@ -48,6 +76,13 @@ def build() -> JSON:
         "properties": {
             "version": {"const": 1},
             "owner": {"type": "string", "pattern": _NAME},
+            "defaults": {"$ref": "#/$defs/defaults"},
+            "forget": {
+                "type": ["array", "null"],
+                "description": "Managed keys to release (ACCOUNT/NAME): marker removed, key "
+                "left live and unmanaged",
+                "items": {"type": "string", "pattern": _ADDRESS},
+            },
             "accounts": {
                 "type": ["object", "null"],
                 "propertyNames": {"pattern": _NAME},
@@ -80,6 +115,7 @@ def build() -> JSON:
                     },
                 ],
             },
+            **_LIFECYCLE_DEFS,
             **{f"account_{s.name}": _account(s) for s in schemas},
             **{f"key_{s.name}": _key(s, schemas) for s in schemas},
         },
@@ -95,6 +131,7 @@ def _account(schema: ProviderSchema) -> JSON:
         "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
         "wait_timeout": {"type": "number", "minimum": 0, "maximum": 3600},
         "deliver_to": {"$ref": "#/$defs/deliver_to"},
+        "defaults": {"$ref": "#/$defs/defaults"},
     }
     assert set(properties) == set(ACCOUNT_COMMON)
     rules: list[JSON] = []
@@ -195,6 +232,9 @@ def _key(schema: ProviderSchema, schemas: list[ProviderSchema]) -> JSON:
         },
         "lint_ignore": {"type": "array", "items": {"enum": rule_ids}},
         "deliver_to": {"$ref": "#/$defs/deliver_to"},
+        "rotate": {"$ref": "#/$defs/rotate"},
+        "lifetime": {"$ref": "#/$defs/duration"},
+        "previously": {"type": "array", "items": {"type": "string", "pattern": _NAME}},
     }
     assert set(properties) == set(KEY_COMMON)
     for spec in schema.fields:
@@ -210,6 +250,9 @@ def _key(schema: ProviderSchema, schemas: list[ProviderSchema]) -> JSON:
         out["required"] = required
     if schema.key_json_schema:
         out.update(schema.key_json_schema)
+    if schema.expiry is not None:
+        exclusive = {"not": {"required": ["lifetime", schema.expiry.name]}}
+        out["allOf"] = [*out.get("allOf", []), exclusive]
     return out
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
+from keystate import lifecycle
 from keystate.compare import drifted, exposure_refusal, field_changes
 from keystate.contract import AccountConfig, ProviderSchema, Removal
 from keystate.errors import PlanError
 from keystate.leftovers import resolve_duplicates
+from keystate.lifecycle import LifecycleOptions
 from keystate.model import Action, KeySpec, LiveKey
 from keystate.plan import AccountDiff, Change, FieldChange, Reason
 
@@ -22,6 +25,7 @@ from keystate.plan import AccountDiff, Change, FieldChange, Reason
 @dataclass
 class _Sorted:
     managed: dict[str, list[LiveKey]] = field(default_factory=dict)
+    retiring: list[LiveKey] = field(default_factory=list)
     unmanaged: list[LiveKey] = field(default_factory=list)
     foreign: list[LiveKey] = field(default_factory=list)
     credential: list[LiveKey] = field(default_factory=list)
@@ -37,6 +41,8 @@ def _sort(live: Sequence[LiveKey], owner: str | None) -> _Sorted:
             out.unmanaged.append(key)
         elif marker.owner != owner:
             out.foreign.append(key)
+        elif marker.retire_at is not None:
+            out.retiring.append(key)
         else:
             out.managed.setdefault(marker.name, []).append(key)
     return out
@@ -48,9 +54,12 @@ def diff_account(
     desired: Mapping[str, KeySpec],
     live: Sequence[LiveKey],
     owner: str | None,
+    options: LifecycleOptions | None = None,
+    forget: frozenset[str] = frozenset(),
 ) -> AccountDiff:
     """Plan one account. Raises PlanError for live states that cannot be planned."""
-    return _Planner(account, schema, desired, live, owner).run()
+    options = options or LifecycleOptions(now=datetime.now(UTC))
+    return _Planner(account, schema, desired, live, owner, options, forget).run()
 
 
 class _Planner:
@@ -61,7 +70,12 @@ class _Planner:
         desired: Mapping[str, KeySpec],
         live: Sequence[LiveKey],
         owner: str | None,
+        options: LifecycleOptions,
+        forget: frozenset[str],
     ) -> None:
+        self.options = options
+        self.forget = forget
+        self.warnings: list[str] = []
         self.account = account
         self.schema = schema
         self.desired = desired
@@ -69,7 +83,6 @@ class _Planner:
         self.groups = _sort(live, owner)
         self.errors: list[str] = []
         self.refusals: list[str] = []
-        self.notices: list[str] = []
         self.changes: list[Change] = []
         self.unchanged = 0
         self.adopted: set[str] = set()
@@ -83,20 +96,39 @@ class _Planner:
         managed = resolve_duplicates(
             self.account, self.schema, self.desired, self.groups.managed, self.changes, self.errors
         )
-        foreign = {k.marker.name: k for k in self.groups.foreign if k.marker}
+        foreign = {
+            k.marker.name: k for k in self.groups.foreign if k.marker and not k.marker.retire_at
+        }
         for name, spec in sorted(self.desired.items()):
             current = managed.get(name)
+            renamed = None if current is not None else self.rename(spec, managed)
+            if spec.previously:
+                self.warnings += lifecycle.unmatched_previously(spec, renamed)
             if current is not None:
                 self.declared_managed(spec, current)
+            elif renamed is not None:
+                pass
             elif spec.adopt is not None:
                 self.adopt(spec)
             elif name in foreign:
                 self.collision(spec, foreign[name])
             else:
-                self.change(Action.CREATE, name, desired=spec)
+                self.create(spec)
         for name, current in sorted(managed.items()):
-            if name not in self.desired:
+            if name in self.forget:
+                self.change(Action.FORGET, name, live=current)
+            elif name not in self.desired:
                 self.undeclared(name, current)
+        self.warnings += [
+            f"{self.account.name}/{n}: forget: no managed key of that name (already forgotten?); "
+            "the entry can go"
+            for n in sorted(self.forget - set(managed))
+        ]
+        self.unmatched_replace()
+        retired, retiring = lifecycle.retirements(
+            self.account, self.schema, self.groups.retiring, self.options.now
+        )
+        self.changes += retired
         if self.errors:
             raise PlanError("\n".join(self.errors))
         return AccountDiff(
@@ -108,15 +140,85 @@ class _Planner:
             unmanaged=tuple(k for k in self.groups.unmanaged if k.ref not in self.adopted),
             foreign=len(self.groups.foreign),
             refusals=tuple(self.refusals),
-            notices=tuple(self.notices),
             seen=frozenset(k.ref for k in self.live),
+            retiring=tuple(retiring),
+            warnings=tuple(self.warnings),
         )
+
+    def create(self, spec: KeySpec) -> None:
+        spec = lifecycle.with_lifetime(self.schema, spec, self.options.now)
+        self.change(Action.CREATE, spec.name, desired=spec)
+
+    def rename(self, spec: KeySpec, managed: dict[str, LiveKey]) -> str | None:
+        """``previously:``: the key found under an old name is renamed (its value stays)."""
+        old, problem = lifecycle.rename_source(spec, managed, self.desired)
+        if problem is not None:
+            self.errors.append(problem)
+        if old is None:
+            return None
+        current = managed.pop(old)
+        spec = self.with_lifetime(spec, current)
+        fields = field_changes(self.schema, spec, current)
+        forced = [f.name for f in fields if f.forces_replacement]
+        if forced:
+            self.errors.append(
+                f"{spec.address}: renaming {old} keeps the key, but {', '.join(forced)} can "
+                "only change by replacing it; rename first (apply), then change them"
+            )
+        self.change(Action.RENAME, spec.name, desired=spec, live=current, fields=fields, detail=old)
+        return old
+
+    def with_lifetime(self, spec: KeySpec, current: LiveKey) -> KeySpec:
+        if spec.lifetime is None or current.created_at is None:
+            return spec
+        return lifecycle.with_lifetime(self.schema, spec, current.created_at, current)
+
+    def unmatched_replace(self) -> None:
+        prefix = f"{self.account.name}/"
+        planned = {c.address for c in self.changes if c.action is Action.ROTATE}
+        for address in sorted(self.options.replace):
+            if address.startswith(prefix) and address not in planned:
+                self.errors.append(
+                    f"--replace {address}: no declared key of that name is live and managed "
+                    "(only a managed key can be replaced; a missing one is simply created)"
+                )
+
+    def rotate(self, spec: KeySpec, current: LiveKey, fields: tuple[FieldChange, ...]) -> bool:
+        """Plan a rotation if one is due (or asked for); whether one was planned."""
+        due = lifecycle.rotation(spec, current, self.options)
+        if due is None:
+            return False
+        if due.reason is Reason.REPLACE_REQUESTED and (
+            spec.protect or (current.marker and current.marker.protect)
+        ):
+            self.refusals.append(
+                f"{spec.address} is protected; --replace would give it a new value: set "
+                "protect: false first if you mean it"
+            )
+        successor = lifecycle.with_lifetime(self.schema, spec, self.options.now)
+        if spec.lifetime is not None:
+            fields = field_changes(self.schema, successor, current)
+        self.change(
+            Action.ROTATE,
+            spec.name,
+            desired=successor,
+            live=current,
+            # The successor is a new key: no field "forces" anything.
+            fields=tuple(replace(f, forces_replacement=False) for f in fields),
+            reason=due.reason,
+            overlap=due.overlap,
+            detail=due.detail,
+        )
+        return True
 
     def declared_managed(self, spec: KeySpec, current: LiveKey) -> None:
         if current.marker is not None and current.marker.pending:
             self.interrupted_create(spec, current)
             return
+        spec = self.with_lifetime(spec, current)
         fields = field_changes(self.schema, spec, current)
+        if not current.expired and self.rotate(spec, current, fields):
+            return
         reason: Reason | None = None
         if current.expired:
             fields = _expired(self.schema, spec, current, fields)
@@ -127,7 +229,7 @@ class _Planner:
         if fields and not forced:
             self.exposure(spec, current)
         elif current.exposed:
-            self.notices.append(_exposure_notice(spec.address, current))
+            self.warnings.append(_exposure_notice(spec.address, current))
         if not fields:
             self.unchanged += 1
         elif forced:
@@ -136,8 +238,14 @@ class _Planner:
                     f"{spec.address} is protected, but {', '.join(forced)} can only change by "
                     "replacing the key; set protect: false first if you mean it"
                 )
+            renewed = lifecycle.with_lifetime(self.schema, spec, self.options.now)
             self.change(
-                Action.REPLACE, spec.name, desired=spec, live=current, fields=fields, reason=reason
+                Action.REPLACE,
+                spec.name,
+                desired=renewed,
+                live=current,
+                fields=fields,
+                reason=reason,
             )
         else:
             self.change(
@@ -146,7 +254,7 @@ class _Planner:
                 desired=spec,
                 live=current,
                 fields=fields,
-                **(_exposure_reason(current) or {"reason": reason}),
+                reason=reason,
             )
 
     def exposure(self, spec: KeySpec, current: LiveKey) -> None:
@@ -156,7 +264,7 @@ class _Planner:
         if refusal is not None:
             self.refusals.append(refusal)
         elif current.exposed:
-            self.notices.append(_exposure_notice(spec.address, current))
+            self.warnings.append(_exposure_notice(spec.address, current))
 
     def interrupted_create(self, spec: KeySpec, current: LiveKey) -> None:
         """A key left ``;pending`` by an interrupted apply: its value may never have
@@ -197,14 +305,7 @@ class _Planner:
                 "(`keystate import` prints it)"
             )
         self.exposure(spec, target)
-        self.change(
-            Action.ADOPT,
-            spec.name,
-            desired=spec,
-            live=target,
-            fields=fields,
-            **_exposure_reason(target),
-        )
+        self.change(Action.ADOPT, spec.name, desired=spec, live=target, fields=fields)
 
     def collision(self, spec: KeySpec, other: LiveKey) -> None:
         marker = other.marker.render() if other.marker else "?"
@@ -226,13 +327,6 @@ class _Planner:
             self.change(Action.DELETE, name, live=current)
         elif current.enabled:
             self.change(Action.DISABLE, name, live=current)
-
-
-def _exposure_reason(live: LiveKey) -> dict[str, object]:
-    """The reason (and its detail) of a change to a key reported exposed."""
-    if not live.exposed:
-        return {}
-    return {"reason": Reason.EXPOSED, "detail": live.exposure or "no details"}
 
 
 def _exposure_notice(address: str, live: LiveKey) -> str:

@@ -25,6 +25,7 @@ from keystate.errors import (
     ProviderError,
     UsageError,
 )
+from keystate.lifecycle import LifecycleOptions
 from keystate.model import Action, LiveKey
 from keystate.plan import AccountDiff, Plan, new_plan
 from keystate.providers import connect
@@ -130,12 +131,14 @@ async def read_live(conns: Connections) -> dict[str, list[LiveKey]]:
     return dict(zip(names, keys, strict=True))
 
 
-def plan_from_live(config: Config, live: dict[str, list[LiveKey]]) -> Plan:
+def plan_from_live(
+    config: Config, live: dict[str, list[LiveKey]], options: LifecycleOptions | None = None
+) -> Plan:
     diffs: list[AccountDiff] = []
     errors: list[str] = []
     for name in sorted(live):
         try:
-            diffs.append(_diff_one(config, name, live[name]))
+            diffs.append(_diff_one(config, name, live[name], options))
         except PlanError as exc:
             errors.append(str(exc))
     if errors:
@@ -143,10 +146,30 @@ def plan_from_live(config: Config, live: dict[str, list[LiveKey]]) -> Plan:
     return new_plan(diffs, config.owner, [], config.secrets.default_sinks)
 
 
-def _diff_one(config: Config, name: str, live: list[LiveKey]) -> AccountDiff:
+def _diff_one(
+    config: Config, name: str, live: list[LiveKey], options: LifecycleOptions | None
+) -> AccountDiff:
     return diff_account(
-        config.accounts[name], config.schema(name), config.keys.get(name, {}), live, config.owner
+        config.accounts[name],
+        config.schema(name),
+        config.keys.get(name, {}),
+        live,
+        config.owner,
+        options,
+        config.forget.get(name, frozenset()),
     )
+
+
+def check_replace(config: Config, accounts: Sequence[str], replace: Iterable[str]) -> None:
+    """``--replace ADDR``: each names a declared key of a selected account."""
+    selected = select_accounts(config, accounts)
+    for address in replace:
+        account, _, name = address.partition("/")
+        if account not in selected or name not in config.keys.get(account, {}):
+            raise UsageError(
+                f"--replace {address}: not a declared key of the selected accounts "
+                "(write ACCOUNT/NAME, e.g. algolia-prod/storefront-search)"
+            )
 
 
 # About how many keys' answers may be read at once. Each account's answer waits in
@@ -176,7 +199,11 @@ class _Planned:
 
 
 async def _read_and_diff(
-    config: Config, name: str, provider: Provider, release_keys: bool
+    config: Config,
+    name: str,
+    provider: Provider,
+    release_keys: bool,
+    options: LifecycleOptions | None,
 ) -> _Planned:
     """Read one account and plan it at once, so that its live keys can go as soon as it
     is planned (a plan keeps only the changes) and the planning of early answers
@@ -185,7 +212,7 @@ async def _read_and_diff(
     catalogue = read.catalogue
     problems = grants.check(name, config.keys.get(name, {}), catalogue) if catalogue else []
     try:
-        diff = _diff_one(config, name, read.keys)
+        diff = _diff_one(config, name, read.keys, options)
     except PlanError as exc:
         return _Planned(None, str(exc), problems, read.warnings)
     finally:
@@ -207,7 +234,11 @@ async def _check_creates(provider: Provider, diff: AccountDiff) -> list[Problem]
 
 
 async def make_plan(
-    config: Config, accounts: Sequence[str], options: ConnectOptions, release_keys: bool = False
+    config: Config,
+    accounts: Sequence[str],
+    options: ConnectOptions,
+    release_keys: bool = False,
+    lifecycle: LifecycleOptions | None = None,
 ) -> tuple[Plan, Connections]:
     """Connect, read every selected account, diff. The caller closes the connections.
 
@@ -223,19 +254,26 @@ async def make_plan(
     conns = open_connections(config.accounts, names, options)
     try:
         with gcpause.paused():
-            return await _plan_all(config, conns, release_keys), conns
+            return await _plan_all(config, conns, release_keys, lifecycle), conns
     except BaseException:
         await conns.aclose()
         raise
 
 
-async def _plan_all(config: Config, conns: Connections, release_keys: bool) -> Plan:
+async def _plan_all(
+    config: Config,
+    conns: Connections,
+    release_keys: bool,
+    lifecycle: LifecycleOptions | None,
+) -> Plan:
     names = sorted(conns.providers)
     gate = asyncio.Semaphore(_reads_at_once(config, names))
 
     async def one(name: str) -> _Planned:
         async with gate:
-            return await _read_and_diff(config, name, conns.providers[name], release_keys)
+            return await _read_and_diff(
+                config, name, conns.providers[name], release_keys, lifecycle
+            )
 
     planned = await _every_account(one(n) for n in names)
     problems = [p for one in planned for p in one.grant_problems]

@@ -152,8 +152,8 @@ def render(
     skipped = 0
     for key in live:
         marker: Marker | None = key.marker
-        if key.is_credential:
-            continue
+        if key.is_credential or (marker is not None and marker.retire_at is not None):
+            continue  # a retiring key (the old key of a rotation) is on its way out
         if (marker is not None and marker.owner == owner and marker.name in known) or (
             marker is None and _adopted_by(known, key)
         ):

@@ -24,7 +24,7 @@ def _no_expiry(schema: ProviderSchema) -> Callable[[KeySpec, datetime], tuple[st
     expiry = schema.expiry
 
     def check(spec: KeySpec, now: datetime) -> tuple[str, str] | None:
-        if expiry is not None and spec.fields.get(expiry.name) is None:
+        if expiry is not None and spec.fields.get(expiry.name) is None and spec.lifetime is None:
             return expiry.name, f"has no {expiry.name}: a leaked key would work forever"
         return None
 

@@ -17,7 +17,7 @@ import re
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Final, Literal
 
@@ -28,6 +28,8 @@ NAME_RE: Final = re.compile(rf"^{NAME_PATTERN}$")
 MARKER_PREFIX: Final = "keystate:"
 PROTECT_SUFFIX: Final = ";protect"
 PENDING_SUFFIX: Final = ";pending"
+RETIRE_PREFIX: Final = "@retire="
+_RETIRE_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 # keystate:[<owner>/]<name>[#<digest>][@retire=<YYYY-MM-DDTHH:MM:SSZ>][;protect][;pending]
 _MARKER_RE: Final = re.compile(
     rf"(?:^|(?<= ))keystate:(?:(?P<owner>{NAME_PATTERN})/)?(?P<name>{NAME_PATTERN})"
@@ -35,7 +37,6 @@ _MARKER_RE: Final = re.compile(
     r"(?:@retire=(?P<retire>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z))?"
     r"(?P<protect>;protect)?(?P<pending>;pending)?$"
 )
-RETIRE_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +97,14 @@ class Action(Enum):
 
     CREATE = "create"
     ADOPT = "adopt"
+    RENAME = "rename"
     UPDATE = "update"
+    ROTATE = "rotate"
     REPLACE = "replace"
+    RETIRE = "retire"
     DELETE = "delete"
     DISABLE = "disable"
+    FORGET = "forget"
 
     @property
     def symbol(self) -> str:
@@ -113,11 +118,17 @@ class Action(Enum):
 _SYMBOLS: Final = {
     Action.CREATE: "+",
     Action.ADOPT: "~",
+    Action.RENAME: "~",
     Action.UPDATE: "~",
+    Action.ROTATE: "+/-",
     Action.REPLACE: "+/-",
+    Action.RETIRE: "-",
     Action.DELETE: "-",
     Action.DISABLE: "-",
+    Action.FORGET: "-/",
 }
+# The lifecycle actions (DESIGN §11): counted in summaries only when a plan has them.
+LIFECYCLE: Final = frozenset({Action.RENAME, Action.ROTATE, Action.RETIRE, Action.FORGET})
 _ORDER: Final = {a: i for i, a in enumerate(Action)}
 
 
@@ -137,10 +148,11 @@ class Marker:
     """Ownership marker:
     ``keystate:[<owner>/]<name>[#<digest>][@retire=<YYYY-MM-DDTHH:MM:SSZ>][;protect][;pending]``.
 
-    ``#<digest>`` (8 lowercase hex) is the digest of the fields keystate last wrote
-    (:func:`keystate.compare.digest`): a live key that differs from a configuration whose
-    digest still matches was changed outside keystate (drift). ``@retire=`` is the time a
-    retiring key is due to be retired (UTC).
+    ``#<digest>`` (8 lowercase hex) is the drift digest of the fields keystate last
+    wrote. ``@retire=`` marks a **retiring** key: the predecessor of a rotation, which
+    keeps working until that time (UTC, whole seconds) and is then retired; a retiring
+    key is never updated, never a duplicate and never adoptable. Parts appear in this
+    order; markers without them still parse.
 
     ``;protect`` records ``protect: true`` on the key itself, so a protected key stays
     protected even if its block is removed from the configuration. ``;pending`` marks a
@@ -159,7 +171,7 @@ class Marker:
     def render(self) -> str:
         owner = f"{self.owner}/" if self.owner else ""
         digest = f"#{self.digest}" if self.digest else ""
-        retire = f"@retire={self.retire_at.strftime(RETIRE_FORMAT)}" if self.retire_at else ""
+        retire = f"{RETIRE_PREFIX}{format_retire(self.retire_at)}" if self.retire_at else ""
         flags = (PROTECT_SUFFIX if self.protect else "") + (PENDING_SUFFIX if self.pending else "")
         return f"{MARKER_PREFIX}{owner}{self.name}{digest}{retire}{flags}"
 
@@ -174,24 +186,37 @@ def parse_description(stored: str) -> tuple[str, Marker | None]:
     if not match:
         return stored, None
     user = stored[: match.start()].rstrip(" ")
+    retire = match.group("retire")
     marker = Marker(
         name=match.group("name"),
         owner=match.group("owner"),
         protect=match.group("protect") is not None,
         pending=match.group("pending") is not None,
         digest=match.group("digest"),
-        retire_at=_retire_time(match.group("retire")),
+        retire_at=_parse_retire(retire) if retire else None,
     )
     return user, marker
 
 
-def _retire_time(text: str | None) -> datetime | None:
-    if text is None:
-        return None
+def format_retire(when: datetime) -> str:
+    """A retire time as markers write it: UTC, whole seconds, ``Z``."""
+    return when.astimezone(UTC).strftime(_RETIRE_FORMAT)
+
+
+def _parse_retire(text: str) -> datetime | None:
     try:
-        return datetime.strptime(text, RETIRE_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
+        return datetime.strptime(text, _RETIRE_FORMAT).replace(tzinfo=UTC)
+    except ValueError:  # e.g. month 13: no retire time rather than no marker
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """``rotate: {every, overlap}``: a key older than ``every`` is rotated; its
+    predecessor keeps working for ``overlap`` after the successor's value is delivered."""
+
+    every: timedelta
+    overlap: timedelta = timedelta(0)
 
 
 class FieldValues(Mapping[str, FieldValue]):
@@ -285,6 +310,11 @@ class KeySpec:
     protect: bool = False
     adopt: Selector | None = None
     lint_ignore: frozenset[str] = frozenset()
+    # Lifecycle (DESIGN §11): scheduled rotation, a lifetime relative to creation, and
+    # the names the key had before (``previously:``).
+    rotate: Rotation | None = None
+    lifetime: timedelta | None = None
+    previously: tuple[str, ...] = ()
     location: Location | None = field(default=None, compare=False)
     # Where each field, and each member of a set-valued field, was written.
     places: Places | None = field(default=None, compare=False, hash=False, repr=False)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Final
 
 from keystate.contract import AccountConfig, ProviderSchema
-from keystate.model import Action, FieldValue, KeySpec, LiveKey
+from keystate.model import LIFECYCLE, Action, FieldValue, KeySpec, LiveKey
 
 # keystate's own key attributes, next to the provider's fields in diffs and documents.
 DESCRIPTION: Final = "description"
@@ -30,7 +30,7 @@ STATUS: Final = "status"
 DEFAULT_MAX_DELETE_RATIO: Final = 0.25
 RATIO_MIN_MANAGED: Final = 4
 REMOVALS: Final = (Action.DELETE, Action.DISABLE)
-CREATING: Final = (Action.CREATE, Action.REPLACE)
+CREATING: Final = (Action.CREATE, Action.REPLACE, Action.ROTATE)
 
 
 class Reason(Enum):
@@ -45,7 +45,10 @@ class Reason(Enum):
     ORPHANED_CREATE = "orphaned_create"
     LEFTOVER_OF_CREATE = "leftover_of_create"
     LEFTOVER_OF_REPLACE = "leftover_of_replace"
+    ROTATION_DUE = "rotation_due"
+    REPLACE_REQUESTED = "replace_requested"
     EXPOSED = "exposed"
+    RETIRE_DUE = "retire_due"
 
     @property
     def note(self) -> str:
@@ -73,7 +76,12 @@ _NOTES: Final = {
     # The old key of a replace that outlived it: the declared key of that name exists, so
     # removing the old one waits for nothing else (apply).
     Reason.LEFTOVER_OF_REPLACE: "left over from an interrupted replace",
-    Reason.EXPOSED: "reported exposed",
+    Reason.ROTATION_DUE: "the key's rotation is due",
+    Reason.REPLACE_REQUESTED: "replacement requested with --replace",
+    Reason.EXPOSED: "the provider reports this key exposed: it is replaced now, with no overlap",
+    # Asked for by the configuration in an earlier, applied plan (the rotation that
+    # marked the key retiring): not held back by the mass-deletion gate.
+    Reason.RETIRE_DUE: "the overlap of an earlier rotation has ended",
 }
 
 
@@ -97,10 +105,14 @@ class Change:
     live: LiveKey | None = None
     fields: tuple[FieldChange, ...] = ()
     reason: Reason | None = None
-    # What the reason is about, when it needs saying (e.g. an exposure report's summary).
-    detail: str = ""
     # Finishing an interrupted create: deliver the live key's value to the sink again.
     delivers_value: bool = False
+    # ROTATE: how long the predecessor keeps working after the successor's value is
+    # delivered (0: it is retired in the same apply).
+    overlap: timedelta | None = None
+    # What the reason is about, for people (e.g. "age 93d >= every 90d", or an exposure
+    # report's summary).
+    detail: str = ""
 
     @property
     def address(self) -> str:
@@ -108,9 +120,7 @@ class Change:
 
     @property
     def note(self) -> str:
-        if self.reason is None:
-            return ""
-        return f"{self.reason.note}: {self.detail}" if self.detail else self.reason.note
+        return self.reason.note if self.reason is not None else ""
 
     @property
     def gives_value(self) -> bool:
@@ -139,11 +149,23 @@ class AccountDiff:
     unmanaged: tuple[LiveKey, ...]
     foreign: int
     refusals: tuple[str, ...] = ()
-    # What a reviewer must know that changes nothing, e.g. a key reported exposed.
-    notices: tuple[str, ...] = ()
     # Refs of every live key the plan was made from: a key with our marker that is not
     # among them appeared since, e.g. made by another apply running at the same time.
     seen: frozenset[str] = frozenset()
+    # Predecessors of rotations still in their overlap (shown, not changed).
+    retiring: tuple[Retiring, ...] = ()
+    # What a reviewer must know that changes nothing (a key reported exposed, a
+    # `previously:` that matches nothing...): plan warnings.
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Retiring:
+    """A retiring key still in its overlap: it keeps working until ``retire_at``."""
+
+    name: str
+    ref: str
+    retire_at: datetime
 
 
 @dataclass(frozen=True)
@@ -208,9 +230,11 @@ class Plan:
         return replace(self, accounts=accounts)
 
     def counts(self) -> dict[str, int]:
-        counts = {action.value: 0 for action in Action}
+        """Changes per action (lifecycle actions only when the plan has them), then
+        unchanged and unmanaged keys."""
+        counts = {action.value: 0 for action in Action if action not in LIFECYCLE}
         for change in self.changes:
-            counts[change.action.value] += 1
+            counts[change.action.value] = counts.get(change.action.value, 0) + 1
         counts["unchanged"] = sum(a.unchanged for a in self.accounts)
         counts["unmanaged"] = sum(len(a.unmanaged) for a in self.accounts)
         return counts
@@ -241,13 +265,35 @@ class Plan:
             )
         return reasons
 
+    def only_actions(self, actions: frozenset[Action]) -> Plan:
+        """This plan with only the changes of these actions (``--only``)."""
+        return replace(
+            self,
+            accounts=tuple(
+                replace(a, changes=tuple(c for c in a.changes if c.action in actions))
+                for a in self.accounts
+            ),
+        )
+
+
+def removes_now(change: Change) -> bool:
+    """Whether a change takes a key out of service in this apply, as the mass-deletion
+    gate counts it: deletions, disables, retirements and rotations without overlap —
+    except removals that finish an earlier apply, retirements an earlier applied plan
+    scheduled, and replacements of exposed or explicitly named (--replace) keys."""
+    reason = change.reason
+    if reason is not None and (
+        reason.finishes_earlier_apply
+        or reason in (Reason.RETIRE_DUE, Reason.EXPOSED, Reason.REPLACE_REQUESTED)
+    ):
+        return False
+    if change.action is Action.ROTATE:
+        return not change.overlap
+    return change.action in (*REMOVALS, Action.RETIRE)
+
 
 def _mass_removal(account: AccountDiff, max_delete_ratio: float) -> str | None:
-    removals = [
-        c
-        for c in account.changes
-        if c.action in REMOVALS and not (c.reason and c.reason.finishes_earlier_apply)
-    ]
+    removals = [c for c in account.changes if removes_now(c)]
     managed = account.managed
     if managed < RATIO_MIN_MANAGED or len(removals) <= max_delete_ratio * managed:
         return None
@@ -266,5 +312,5 @@ def new_plan(
     default_sinks: tuple[str, ...] = (),
 ) -> Plan:
     ordered = tuple(sorted(accounts, key=lambda a: a.account.name))
-    notices = [n for a in ordered for n in a.notices]
-    return Plan(ordered, owner, datetime.now(UTC), (*warnings, *notices), default_sinks)
+    found = [*warnings, *(w for a in ordered for w in a.warnings)]
+    return Plan(ordered, owner, datetime.now(UTC), tuple(found), default_sinks)

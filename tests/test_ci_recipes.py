@@ -49,6 +49,7 @@ def test_workflows_are_valid_github_actions_workflows() -> None:
         "keystate-plan.yml",
         "keystate-apply.yml",
         "keystate-drift.yml",
+        "keystate-lifecycle.yml",
     }
     check("vendor.github-workflows", *WORKFLOWS)
     check("custom.github-workflows-require-timeout", *WORKFLOWS)
@@ -108,6 +109,7 @@ JOB_PERMISSIONS = {
     ("keystate-apply.yml", "apply"): {"actions": "read"},
     ("keystate-drift.yml", "drift"): {"contents": "read", "issues": "write"},
     ("keystate-access-review.yml", "review"): {"contents": "read", "issues": "write"},
+    ("keystate-lifecycle.yml", "lifecycle"): {"contents": "read"},
 }
 
 
@@ -279,10 +281,16 @@ def test_plan_apply_and_drift_workflows_against_the_sandbox(checkout: Path) -> N
     created = [json.loads(line)["address"] for line in (checkout / "new-keys.jsonl").open()]
     assert sorted(created) == [
         "algolia-prod/crawler",
+        "algolia-prod/storefront-autocomplete",  # rotated: its seeded key is 90+ days old
         "algolia-prod/storefront-search",
         "coveo-prod/analytics-push",
     ]
     assert (checkout / "keystate-report.json").exists()
+
+    # The nightly lifecycle run: nothing is due right after the apply.
+    result = runner.run("keystate-lifecycle.yml", "lifecycle", "Rotate and retire what is due")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes." in result.stdout
 
     result = runner.run("keystate-drift.yml", "drift", "Check for drift")
     assert result.returncode == 0, result.stderr

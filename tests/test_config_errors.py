@@ -305,6 +305,56 @@ CASES: list[tuple[str, str, int, str]] = [
         "aws_secrets_manager is missing 'name'",
     ),
     ("secrets-unknown-field", HEAD + "secrets:\n  defualt: x\n", 11, "unknown field 'defualt'"),
+    # The lifecycle (DESIGN §11): durations, rotate/lifetime rules, forget, previously.
+    (
+        "rotate-bad-duration",
+        HEAD + "keys:\n  algolia-prod:\n    k:\n      acl: [search]\n      rotate: {{every: 90}}\n",
+        14,
+        "is not a duration",
+    ),
+    (
+        "rotate-overlap-not-shorter",
+        HEAD
+        + "keys:\n  algolia-prod:\n    k:\n      acl: [search]\n      rotate: {{every: 7d, overlap: 7d}}\n",
+        14,
+        "must be shorter than every",
+    ),
+    (
+        "rotate-every-not-below-lifetime",
+        HEAD
+        + "keys:\n  algolia-prod:\n    k:\n      acl: [search]\n      rotate: {{every: 90d}}\n      lifetime: 30d\n",
+        12,
+        "must be shorter than lifetime",
+    ),
+    (
+        "lifetime-and-expires-at",
+        HEAD
+        + "keys:\n  algolia-prod:\n    k:\n      acl: [search]\n      lifetime: 30d\n      expires_at: 2031-01-01T00:00:00Z\n",
+        14,
+        "lifetime and expires_at exclude each other",
+    ),
+    (
+        "rotate-without-every",
+        HEAD
+        + "keys:\n  algolia-prod:\n    k:\n      acl: [search]\n      rotate: {{overlap: 1d}}\n",
+        14,
+        "missing 'every'",
+    ),
+    (
+        "previously-itself",
+        HEAD + "keys:\n  algolia-prod:\n    k:\n      acl: [search]\n      previously: [k]\n",
+        14,
+        "the key's own name",
+    ),
+    ("forget-unknown-account", HEAD + "forget: [nope/k]\n", 10, "no account 'nope'"),
+    ("forget-not-an-address", HEAD + "forget: [justaname]\n", 10, "is not ACCOUNT/NAME"),
+    (
+        "forget-a-declared-key",
+        HEAD + "keys:\n  algolia-prod:\n    k:\n      acl: [search]\nforget: [algolia-prod/k]\n",
+        14,
+        "a key is either managed or forgotten",
+    ),
+    ("defaults-bad-duration", HEAD + "defaults:\n  lifetime: soon\n", 11, "is not a duration"),
 ]
 
 

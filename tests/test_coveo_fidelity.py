@@ -137,43 +137,42 @@ def _exposed(key: dict[str, Any], lifecycle: str | None) -> None:
     }
 
 
-def test_an_exposed_key_is_never_reactivated(
+def test_an_exposed_key_is_never_reactivated_but_replaced_at_once(
     emu: tuple[Recorder, RunningServer, Path],
     write: Callable[..., Path],
     run: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
+    """A key Coveo reported exposed (DISABLED_EXPOSED) is never activated again: the plan
+    shows the exposure and rotates the key with no overlap (a new key, its value
+    delivered, then the leaked one removed); the next plan is empty."""
     recorder, server, state = emu
     path = write(config(server.url, SEARCH % "2031-01-01T00:00:00Z"))
     assert apply(run, path, tmp_path).exit_code == 0
+    leaked = stored(state)["id"]
     edit_state(state, lambda k: _exposed(k, "DISABLED_EXPOSED"))
     recorder.requests.clear()
 
     result = run("plan", "-c", str(path), env=ENV)
-    assert result.exit_code == 3, result.output  # the plan itself refuses
+    assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "~ enabled = false -> true" in out
-    assert "reported exposed" in out and "severity HIGH" in out and "source GITHUB" in out
-    assert "DISABLED_EXPOSED" in out
-    assert "keystate never re-enables an exposed key" in out
-    assert "remove it from the configuration and apply" in out
+    assert "+/- key" in out or "rotate" in out
+    assert "exposed" in out and "severity HIGH" in out and "source GITHUB" in out
     assert CANARY_URL not in result.output and "CANARY" not in result.output
     plan = json.loads(run("plan", "-c", str(path), "--format", "json", env=ENV).stdout)
     (change,) = plan["changes"]
+    assert (change["action"], change["reason"], change["overlap"]) == ("rotate", "exposed", "0")
     assert change["before"]["status"] == "DISABLED_EXPOSED"
     assert "severity HIGH" in change["before"]["exposure"]
-    assert plan["refusals"] and "CANARY" not in json.dumps(plan)
+    assert not plan["refusals"] and "CANARY" not in json.dumps(plan)
 
     result = apply(run, path, tmp_path)
-    assert result.exit_code == 3, result.output
-    assert not {"activate", "extend", "update"} & set(recorder.routes())
-    assert stored(state)["lifecycle"] == "DISABLED_EXPOSED"
-
-    # Declaring it disabled acknowledges it: no refusal, a warning remains.
-    write(config(server.url, (SEARCH % "2031-01-01T00:00:00Z") + "      enabled: false\n"))
-    result = run("plan", "-c", str(path), "--detailed-exitcode", env=ENV)
     assert result.exit_code == 0, result.output
-    assert "Warning: coveo-prod/site-search" in result.stdout and "Refused" not in result.stdout
+    routes = recorder.routes()
+    assert not {"activate", "extend"} & set(routes)
+    assert "create" in routes and "delete" in routes
+    assert stored(state)["id"] != leaked  # the leaked key is gone, a new one manages the name
+    assert run("plan", "-c", str(path), "--detailed-exitcode", env=ENV).exit_code == 0
 
 
 @pytest.mark.parametrize("lifecycle", ["SOON_TO_BE_DISABLED", "DISABLED_FOR_INACTIVITY"])

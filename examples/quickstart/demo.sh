@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The quickstart, end to end on the embedded sandbox: validate -> plan -> apply -> plan.
+# The quickstart, end to end on the embedded sandbox: validate -> plan -> apply -> plan
+# (one key rotated on schedule), then a break-glass replace of another -> plan.
 # Resets the sandbox from seed/ first, so it shows the same story every time.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -27,6 +28,15 @@ step keystate plan --show-unmanaged
 
 step keystate apply --auto-approve --secrets-out .keystate/new-keys.jsonl
 "$keystate" apply --auto-approve --secrets-out .keystate/new-keys.jsonl
+
+step keystate plan --detailed-exitcode
+"$keystate" plan --detailed-exitcode
+
+# Break glass: a key leaked. Replace it now; with no --overlap the old key is removed as
+# soon as the new value is in the secrets file.
+step keystate apply --replace coveo-prod/site-search --auto-approve --secrets-out .keystate/new-keys.jsonl
+"$keystate" apply --replace coveo-prod/site-search --auto-approve \
+  --secrets-out .keystate/new-keys.jsonl
 
 step keystate plan --detailed-exitcode
 "$keystate" plan --detailed-exitcode

@@ -28,8 +28,9 @@ from keystate.apply.wait import SharedListing, Visibility, poll
 from keystate.compare import marker_for
 from keystate.contract import CreatedKey, Provider
 from keystate.errors import AmbiguousWriteError, NotFoundError, ProviderError
+from keystate.lifecycle import with_lifetime
 from keystate.model import KeySpec, LiveKey
-from keystate.plan import AccountDiff
+from keystate.plan import REMOVALS, AccountDiff
 from keystate.secrets import DeliveredSecret
 
 log = logging.getLogger("keystate.apply")
@@ -61,26 +62,36 @@ class Creator:
         self.actions = {
             c.name: "create" if c.delivers_value else c.action.value for c in diff.changes
         }
+        # Keys this plan removes (e.g. pending leftovers): never taken for a new key.
+        self.doomed = frozenset(
+            c.live.ref for c in diff.changes if c.live is not None and c.action in REMOVALS
+        )
 
     def stored(self, spec: KeySpec, pending: bool = False) -> str:
         marker = replace(marker_for(self.diff.schema, spec, self.owner), pending=pending)
         return marker.stored_description(spec.description)
 
+    def resolved(self, spec: KeySpec) -> KeySpec:
+        """The key as it is created now: ``lifetime:`` counts from this moment."""
+        return with_lifetime(self.diff.schema, spec, datetime.now(UTC))
+
     async def create(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
         """Create in two phases: the key is born ``;pending``, its value is delivered,
         then the marker is finalised. Killed in between, the next plan sees the pending
         marker and knows the value may not have reached the sink."""
-        created = await self._create_pending(spec, exclude)
-        await self._finalise(created.live, spec)
+        created = await self.create_pending(spec, exclude)
+        await self.finalise(created, spec)
         return created
 
-    async def _finalise(self, key: LiveKey, spec: KeySpec) -> None:
-        """Write the final marker on a key this run has just created. On an eventually
-        consistent provider a write may not find a key whose creation has not propagated
-        yet (Algolia answers such a PUT 404, as a read would): then wait, bounded by
-        ``wait_timeout``, until the key can be read, and send the update again. Past the
-        bound the change is ``unconfirmed``: the key exists, its value is delivered, and
-        the next apply finalises it (a ``;pending`` key whose value it can read)."""
+    async def finalise(self, created: CreatedKey, spec: KeySpec) -> None:
+        """Remove ``;pending`` from a created key whose value was delivered. On an
+        eventually consistent provider a write may not find a key whose creation has not
+        propagated yet (Algolia answers such a PUT 404, as a read would): then wait,
+        bounded by ``wait_timeout``, until the key can be read, and send the update
+        again. Past the bound the change is ``unconfirmed``: the key exists, its value is
+        delivered, and the next apply finalises it (a ``;pending`` key whose value it can
+        read)."""
+        key = created.live
         try:
             await self.provider.update(key, spec, self.stored(spec))
             return
@@ -102,7 +113,8 @@ class Creator:
                 "run apply again to finish"
             )
 
-    async def _create_pending(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
+    async def create_pending(self, spec: KeySpec, exclude: Sequence[str]) -> CreatedKey:
+        """The key created ``;pending`` (never twice) and its value delivered."""
         stored = self.stored(spec, pending=True)
         last: Exception | None = None
         # Keys this loop removed stay excluded: a lagging list may still show one, and
@@ -141,7 +153,9 @@ class Creator:
                     marker is not None
                     and marker.name == spec.name
                     and marker.owner == self.owner
+                    and marker.retire_at is None
                     and key.ref not in exclude
+                    and key.ref not in self.doomed
                 ):
                     return key
             return None
@@ -175,6 +189,7 @@ class Creator:
             and k.marker is not None
             and k.marker.name == spec.name
             and k.marker.owner == self.owner
+            and k.marker.retire_at is None
             and not_younger(k, ours)
         ]
         if not rivals:

@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from typing import Final
 
 from keystate import kinds
 from keystate.apply.create import Creator
+from keystate.apply.lifecycle import LifecycleRun
 from keystate.apply.outcome import (
     DEFAULT_WAIT_TIMEOUT,
     ApplyOptions,
@@ -32,8 +34,24 @@ from keystate.apply.outcome import (
 from keystate.apply.wait import Pending, Visibility
 from keystate.contract import CreatedKey, Provider, Removal
 from keystate.errors import KeystateError, ProviderError
-from keystate.model import Action, KeySpec, LiveKey
+from keystate.model import LIFECYCLE, Action, KeySpec, LiveKey
 from keystate.plan import CREATING, REMOVALS, AccountDiff, Change, Plan, Reason
+
+# Removals that wait for no create: the old key of an earlier replace, a retirement an
+# earlier rotation scheduled, and a leftover pending key (its create is over: a new
+# value nobody may rely on; kept, it would become a second key of its name once a
+# lagging read had shown it pending while it was in fact finished).
+_UNBLOCKED: Final = (Reason.LEFTOVER_OF_REPLACE, Reason.RETIRE_DUE, Reason.LEFTOVER_OF_CREATE)
+# The phases before removals, in order (DESIGN §11); retirements run with the removals,
+# forgets last.
+BEFORE_REMOVALS: Final = (
+    Action.CREATE,
+    Action.ADOPT,
+    Action.RENAME,
+    Action.UPDATE,
+    Action.ROTATE,
+    Action.REPLACE,
+)
 
 
 async def apply_plan(
@@ -67,19 +85,20 @@ class AccountRun:
         self.results: list[Result] = []
         self.visibility = Visibility(provider, diff.schema, self.wait_timeout, diff.account.name)
         self.creator = Creator(diff, provider, owner, options, self.visibility)
+        self.lifecycle = LifecycleRun(diff, provider, owner, self.creator, self.visibility)
 
     async def run(self) -> list[Result]:
         phases: list[list[Change]] = []
-        for action in (Action.CREATE, Action.ADOPT, Action.UPDATE, Action.REPLACE):
+        for action in BEFORE_REMOVALS:
             phases.append([c for c in self.diff.changes if c.action is action])
         for phase in phases:
             if phase:
                 await self._phase(phase)
-        removals = [c for c in self.diff.changes if c.action in REMOVALS]
+        removals = [c for c in self.diff.changes if c.action in (*REMOVALS, Action.RETIRE)]
         failed = [r for r in self.results if r.action in CREATING and r.outcome is Outcome.FAILED]
         # The old key of an earlier replace waits for nothing: the declared key of its
         # name exists, so removing it finishes that replace, as the replace itself would.
-        waiting = [c for c in removals if failed and c.reason is not Reason.LEFTOVER_OF_REPLACE]
+        waiting = [c for c in removals if failed and c.reason not in _UNBLOCKED]
         if waiting:
             reason = (
                 f"skipped: {len(failed)} create/replace in {self.diff.account.name} failed, and "
@@ -92,6 +111,9 @@ class AccountRun:
         ready = [c for c in removals if c not in waiting]
         if ready:
             await self._phase(ready)
+        forget = [c for c in self.diff.changes if c.action is Action.FORGET]
+        if forget:
+            await self._phase(forget)
         return self.results
 
     async def _phase(self, changes: list[Change]) -> None:
@@ -128,11 +150,14 @@ class AccountRun:
 
     async def _execute(self, change: Change) -> tuple[Result, Pending | None]:
         action = change.action
+        if action in LIFECYCLE:
+            return await self.lifecycle.execute(change), None
         if action is Action.CREATE:
             assert change.desired is not None
-            created = await self.creator.create(change.desired, exclude=())
-            pending = await self.visibility.after_write(created.live, change.desired, "created")
-            altered = self._altered(change.desired, created.live)
+            spec = self.creator.resolved(change.desired)
+            created = await self.creator.create(spec, exclude=())
+            pending = await self.visibility.after_write(created.live, spec, "created")
+            altered = self._altered(spec, created.live)
             if altered:
                 raise ProviderError(f"created and its value delivered, but {altered}")
             done = Result(change.address, action, Outcome.DONE, "created", created.live.ref)
@@ -167,12 +192,13 @@ class AccountRun:
 
     async def _replace(self, change: Change) -> Result:
         assert change.desired is not None and change.live is not None
+        spec = self.creator.resolved(change.desired)
         if change.live.marker is not None and change.live.marker.pending:
-            await self.creator.claim_orphan(change.desired, change.live)
-        created = await self.creator.create(change.desired, exclude=(change.live.ref,))
+            await self.creator.claim_orphan(spec, change.live)
+        created = await self.creator.create(spec, exclude=(change.live.ref,))
         with contextlib.suppress(Unconfirmed):
             # The new value is delivered; removing the old key can go ahead regardless.
-            await self.visibility.present(created.live, change.desired, "created")
+            await self.visibility.present(created.live, spec, "created")
         old = change.live
         # A key left ``;pending`` by an interrupted create has a value nobody holds: it
         # is deleted even under `removal: disable` (a disabled one would stay pending).
@@ -187,7 +213,7 @@ class AccountRun:
                 f"new key {created.live.ref} created and its value delivered, but removing the "
                 f"old key {old.ref} failed ({exc}); run apply again to finish"
             ) from None
-        altered = self._altered(change.desired, created.live)
+        altered = self._altered(spec, created.live)
         if altered:
             raise ProviderError(f"replaced {old.ref} and the new value delivered, but {altered}")
         return Result(

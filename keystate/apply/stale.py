@@ -26,7 +26,11 @@ def bind_live(plan: Plan, live: Mapping[str, list[LiveKey]]) -> Plan:
     for account in plan.accounts:
         keys = live.get(account.account.name, [])
         by_ref = {k.ref: k for k in keys}
-        managed_names = {k.marker.name for k in keys if k.marker and k.marker.owner == plan.owner}
+        managed_names = {
+            k.marker.name
+            for k in keys
+            if k.marker and k.marker.owner == plan.owner and k.marker.retire_at is None
+        }
         changes: list[Change] = []
         for change in account.changes:
             reason = _stale_reason(account.schema, change, by_ref, managed_names, plan.owner)
@@ -61,13 +65,24 @@ def _stale_reason(
             return f"({current.ref}) came under management"
     elif (
         current.marker is None
-        or current.marker.name != change.name
+        or current.marker.name != _marked_name(change)
         or current.marker.owner != owner
     ):
         return f"({current.ref}) lost its ownership marker"
-    if not _same(schema, change.live, current):
+    if not _same(schema, change.live, current) or _retire(change.live) != _retire(current):
         return "changed"
     return ""
+
+
+def _marked_name(change: Change) -> str:
+    """The name the live key's marker had when planned (a rename changes it)."""
+    assert change.live is not None
+    marker = change.live.marker
+    return marker.name if change.action is Action.RENAME and marker else change.name
+
+
+def _retire(key: LiveKey) -> object:
+    return key.marker.retire_at if key.marker else None
 
 
 def _same(schema: ProviderSchema, saved: LiveKey, current: LiveKey) -> bool:

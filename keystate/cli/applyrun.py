@@ -24,6 +24,7 @@ from keystate.errors import EXIT_ERROR, EXIT_OK, SafetyError, UsageError
 
 if TYPE_CHECKING:
     from keystate.apply import Result
+    from keystate.cli.lifecycle import Lifecycle
     from keystate.config import Config
     from keystate.contract import ConnectOptions
     from keystate.plan import Plan
@@ -57,6 +58,7 @@ class ApplyRun:
     report_path: Path | None
     show_unmanaged: bool
     targets: frozenset[str] = frozenset()
+    lifecycle: Lifecycle | None = None
 
     def gate(self, the_plan: Plan) -> None:
         reasons = the_plan.gate(
@@ -71,10 +73,16 @@ class ApplyRun:
         from keystate.engine import make_plan
 
         ui = self.ui
+        life = self.lifecycle
+        options = life.options(config, accounts) if life is not None else None
         ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
-        the_plan, conns = await make_plan(config, accounts, connect_options(ui), release_keys=True)
+        the_plan, conns = await make_plan(
+            config, accounts, connect_options(ui), release_keys=True, lifecycle=options
+        )
         if self.targets:
             the_plan = the_plan.only(self.targets)
+        if life is not None:
+            the_plan = life.narrow(the_plan)
         try:
             render_plan(ui, the_plan, "text", self.show_unmanaged)
             self.gate(the_plan)

@@ -24,6 +24,7 @@ from keystate.cli.app import (
     targets_option,
 )
 from keystate.cli.applyrun import ApplyRun, check_writable, connect_options, render_plan
+from keystate.cli.lifecycle import Lifecycle, lifecycle_options
 from keystate.cli.ui import Ui
 from keystate.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ConfigError, UsageError
 
@@ -95,6 +96,7 @@ def validate(config_path: Path, strict: bool, resolve_env: bool) -> int:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also save the plan here, for `keystate apply PLANFILE` (holds no secret).",
 )
+@lifecycle_options
 def plan(
     config_path: Path,
     accounts: tuple[str, ...],
@@ -104,6 +106,9 @@ def plan(
     targets: tuple[str, ...],
     drift_only: bool,
     out_path: Path | None,
+    replace: tuple[str, ...],
+    overlap: str,
+    only: str | None,
 ) -> int:
     """Read the live accounts and show what apply would change. Never changes anything.
 
@@ -115,10 +120,11 @@ def plan(
     ui = current_ui()
     if out_path is not None:
         check_writable(out_path, "--out")
+    life = Lifecycle.parse(replace, overlap, only)
     config = load(ui, config_path)
     accounts = target_accounts(ui, config, accounts, targets)
     selected = plannable(ui, config, accounts, partial=True)
-    the_plan = run_async(_plan_only(ui, config, selected))
+    the_plan = life.narrow(run_async(_plan_only(ui, config, selected, life)))
     if targets:
         the_plan = the_plan.only(set(targets))
     if drift_only:
@@ -152,12 +158,15 @@ def _save(ui: Ui, the_plan: Plan, out_path: Path) -> None:
     ui.info(f"Saved the plan to {out_path}; apply it with: keystate apply {out_path}{sink}")
 
 
-async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
+async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str], life: Lifecycle) -> Plan:
     from keystate.engine import make_plan
 
+    options = life.options(config, accounts)
     ui.progress(f"Reading {len(accounts) or len(config.accounts)} account(s)...")
     # Only the plan is needed afterwards: let it free the declared keys it leaves unchanged.
-    the_plan, conns = await make_plan(config, accounts, connect_options(ui), release_keys=True)
+    the_plan, conns = await make_plan(
+        config, accounts, connect_options(ui), release_keys=True, lifecycle=options
+    )
     await conns.aclose()
     return the_plan
 
@@ -189,6 +198,7 @@ async def _plan_only(ui: Ui, config: Config, accounts: Sequence[str]) -> Plan:
 )
 @click.option("--show-unmanaged", is_flag=True, help="List the keys keystate does not manage.")
 @targets_option
+@lifecycle_options
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -203,6 +213,9 @@ def apply(
     report_path: Path | None,
     show_unmanaged: bool,
     targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    overlap: str,
+    only: str | None,
 ) -> int:
     """Change the live accounts to match the configuration (plan, show, confirm, execute).
 
@@ -219,6 +232,7 @@ def apply(
     ui.stdout_reserved = secrets_out == "-"
     if report_path is not None:
         check_writable(report_path, "--report")
+    life = Lifecycle.parse(replace, overlap, only)
     run = ApplyRun(
         ui=ui,
         force=force,
@@ -228,10 +242,14 @@ def apply(
         report_path=report_path,
         show_unmanaged=show_unmanaged,
         targets=frozenset(targets),
+        lifecycle=life,
     )
     if planfile is not None:
-        if accounts or targets:
-            raise UsageError("--account and --target cannot be combined with a saved plan")
+        if accounts or targets or life.used:
+            raise UsageError(
+                "--account, --target, --replace and --only cannot be combined with a saved "
+                "plan (pass them to plan --out instead)"
+            )
         explicit = ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
         config = load(ui, config_path) if explicit else None
         return run_async(run.saved(planfile, config))

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from keystate.config.files import FileRefused, FileTooLarge, read_regular
+from keystate.config.lifecycle import read_defaults
 from keystate.config.nodes import YMap, YNode, YScalar, YSeq
 from keystate.config.reader import Reader, did_you_mean
 from keystate.config.state import (
@@ -50,6 +51,10 @@ def read_accounts(state: LoadState, node: YNode, base_dir: Path) -> None:
             found = next((v for k, v in value.entries if k.raw == "deliver_to"), None)
             if found is not None:
                 state.sinks.by_account[key.raw] = state.sinks.deliver_to(reader, found) or ()
+            defaults = next((v for k, v in value.entries if k.raw == "defaults"), None)
+            if defaults is not None:
+                what = f"account '{key.raw}' defaults"
+                state.account_defaults[key.raw] = read_defaults(reader, defaults, what)
 
 
 def _read_account(

@@ -10,6 +10,13 @@ from dataclasses import replace
 
 from keystate import lint
 from keystate.config.fields import FieldReader
+from keystate.config.lifecycle import (
+    NONE,
+    Lifecycle,
+    check_lifecycle,
+    read_lifecycle,
+    read_previously,
+)
 from keystate.config.nodes import YMap, YNode, YScalar
 from keystate.config.reader import Invalid, Reader, did_you_mean
 from keystate.config.state import (
@@ -93,7 +100,9 @@ def read_keys(state: LoadState) -> dict[str, dict[str, KeySpec]]:
 def _read_pending(state: LoadState, pending: PendingKey) -> None:
     provider = state.shapes.of(state.accounts[pending.account].provider)
     expired = len(state.reader.expired)
-    spec = _read_key(state.reader, provider, pending, state.owner, state.shapes)
+    account = state.account_defaults.get(pending.account, NONE)
+    defaults = account.over(state.file_defaults.get(pending.loc.path, NONE))
+    spec = _read_key(state.reader, provider, pending, state.owner, state.shapes, defaults)
     if len(state.reader.expired) > expired:
         blocked = state.blocked.setdefault(pending.account, [])
         blocked += state.reader.expired[expired:]
@@ -116,6 +125,7 @@ def _read_key(
     pending: PendingKey,
     owner: tuple[str, Location] | None,
     shapes: Shapes,
+    defaults: Lifecycle,
 ) -> KeySpec | None:
     schema = provider.schema
     address = f"{pending.account}/{pending.name}"
@@ -147,8 +157,10 @@ def _read_key(
                 reader.error(item, f"lint_ignore: unknown rule {text!r}{hint}")
                 ok = False
         ignore = frozenset(t for t, _ in items)
-    if not ok or description is None or ("adopt" in entries and adopt is None):
+    life = _read_key_lifecycle(reader, schema, entries, pending, defaults)
+    if not ok or life is None or description is None or ("adopt" in entries and adopt is None):
         return None
+    lifecycle, previously = life
     return KeySpec(
         account=pending.account,
         name=pending.name,
@@ -157,9 +169,45 @@ def _read_key(
         protect=protect,
         adopt=adopt,
         lint_ignore=ignore,
+        rotate=lifecycle.rotate,
+        lifetime=lifecycle.lifetime,
+        previously=previously,
         location=pending.loc,
         places=places,
     )
+
+
+def _read_key_lifecycle(
+    reader: Reader,
+    schema: ProviderSchema,
+    entries: dict[str, tuple[YScalar, YNode]],
+    pending: PendingKey,
+    defaults: Lifecycle,
+) -> tuple[Lifecycle, tuple[str, ...]] | None:
+    """A key's ``rotate:``/``lifetime:`` (its own, else its defaults') and ``previously:``."""
+    address = f"{pending.account}/{pending.name}"
+    own = read_lifecycle(
+        reader, {k: v for k, (_, v) in entries.items()}, f"key '{address}'", pending.loc
+    )
+    previously: tuple[str, ...] | None = ()
+    if "previously" in entries:
+        previously = read_previously(reader, entries["previously"][1], pending.name)
+    if own is None or previously is None:
+        return None
+    expiry = schema.expiry.name if schema.expiry is not None else None
+    if own.lifetime is not None and expiry is not None and expiry in entries:
+        reader.error(
+            entries["lifetime"][0],
+            f"key '{address}': lifetime and {expiry} exclude each other (lifetime gives each "
+            f"new key an expiry of its creation time plus the lifetime); keep one",
+        )
+        return None
+    found = own.over(defaults)
+    if expiry is not None and expiry in entries and own.lifetime is None:
+        found = Lifecycle(found.rotate, None, found.where)  # an absolute expiry wins
+    if not check_lifecycle(reader, found, expiry, address, pending.loc):
+        return None
+    return found, previously
 
 
 def _read_fields(

@@ -20,6 +20,7 @@ from keystate.config.accounts import read_accounts
 from keystate.config.fields import FieldReader
 from keystate.config.files import FileRefused, FileTooLarge, read_regular
 from keystate.config.keys import collect_keys, read_keys
+from keystate.config.lifecycle import read_defaults, read_forget
 from keystate.config.nodes import YNode, YScalar, decode
 from keystate.config.reader import kind_name, utc_now
 from keystate.config.secrets import check_refs, read_secrets
@@ -74,6 +75,7 @@ def load_config(
             _load_file(state, file)
         keys = read_keys(state)
         check_refs(state.reader, state.sinks)
+        forget = _forget(state, keys)
     if not state.version_seen and not _errors(state):
         state.reader.error(Location(state.files[0], 1, 1), "missing 'version: 1'")
     hide = state.reader.hide_env
@@ -92,7 +94,31 @@ def load_config(
         secrets=state.sinks.config(),
         skipped=tuple(f"{name} ({loc})" for name, loc in state.reader.skipped.items()),
         blocked={a: tuple(hide(p) for p in ps) for a, ps in sorted(state.blocked.items())},
+        forget=forget,
     )
+
+
+def _forget(
+    state: LoadState, keys: Mapping[str, Mapping[str, KeySpec]]
+) -> dict[str, frozenset[str]]:
+    """``forget:`` items by account, checked: a known account, a name not declared."""
+    out: dict[str, set[str]] = {}
+    for account, name, where in state.forget:
+        address = f"{account}/{name}"
+        if account not in state.account_locs:
+            state.reader.error(where, f"forget: {address}: no account '{account}'")
+        elif name in state.key_locs.get(account, {}):
+            first = state.key_locs[account][name]
+            state.reader.error(
+                where,
+                f"forget: {address} is declared at {first}; a key is either managed or "
+                "forgotten: remove one of the two",
+            )
+        elif name in out.get(account, set()):
+            state.reader.error(where, f"forget: {address} is listed twice")
+        else:
+            out.setdefault(account, set()).add(name)
+    return {account: frozenset(names) for account, names in out.items() if account in keys}
 
 
 def _lint(state: LoadState, keys: Mapping[str, Mapping[str, KeySpec]]) -> list[Problem]:
@@ -138,6 +164,9 @@ def _load_file(state: LoadState, file: Path) -> None:
         return
     reader.unknown_fields(doc, TOP_LEVEL, "the top level")
     base_dir = file.parent.absolute()
+    for key, value in doc.entries:  # before the keys, which they apply to
+        if key.raw == "defaults":
+            state.file_defaults[display] = read_defaults(reader, value, "defaults")
     for key, value in doc.entries:
         if key.raw == "version":
             _read_version(state, value)
@@ -149,6 +178,8 @@ def _load_file(state: LoadState, file: Path) -> None:
             collect_keys(state, value)
         elif key.raw == "secrets":
             read_secrets(reader, state.sinks, value, base_dir)
+        elif key.raw == "forget":
+            state.forget += read_forget(reader, value)
 
 
 def _read_version(state: LoadState, node: YNode) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from keystate.config.fields import FieldReader
+from keystate.config.lifecycle import Lifecycle
 from keystate.config.nodes import YNode, YScalar
 from keystate.config.reader import Reader
 from keystate.config.secrets import SinkState
@@ -27,7 +28,7 @@ from keystate.model import (
 from keystate.providers import schema_for
 from keystate.sinks.spec import SecretsConfig
 
-TOP_LEVEL: Final = ("version", "owner", "accounts", "keys", "secrets")
+TOP_LEVEL: Final = ("version", "owner", "defaults", "accounts", "keys", "forget", "secrets")
 ACCOUNT_COMMON: Final = (
     "provider",
     "removal",
@@ -36,8 +37,18 @@ ACCOUNT_COMMON: Final = (
     "max_attempts",
     "wait_timeout",
     "deliver_to",
+    "defaults",
 )
-KEY_COMMON: Final = ("description", "protect", "adopt", "lint_ignore", "deliver_to")
+KEY_COMMON: Final = (
+    "description",
+    "protect",
+    "adopt",
+    "lint_ignore",
+    "deliver_to",
+    "rotate",
+    "lifetime",
+    "previously",
+)
 SUPPORTED_VERSION: Final = 1
 NO_RULES: Final[frozenset[str]] = frozenset()  # one object: each frozenset() is a new one
 MAX_SECRET_BYTES: Final = 64 * 1024
@@ -72,6 +83,8 @@ class Config:
     # Accounts that cannot be planned, with why (a key's expiry has passed): the other
     # accounts still can be.
     blocked: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict)
+    # ``forget:``: per account, the names of managed keys to release (DESIGN §11).
+    forget: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def schema(self, account: str) -> ProviderSchema:
         return schema_for(self.accounts[account].provider)
@@ -139,6 +152,10 @@ class LoadState:
     shapes: Shapes = field(default_factory=Shapes)
     sinks: SinkState = field(default_factory=SinkState)
     blocked: dict[str, list[Problem]] = field(default_factory=dict)
+    # ``defaults:`` per file (by path) and per account; ``forget:`` items.
+    file_defaults: dict[str, Lifecycle] = field(default_factory=dict)
+    account_defaults: dict[str, Lifecycle] = field(default_factory=dict)
+    forget: list[tuple[str, str, Location]] = field(default_factory=list)
 
 
 def check_name(reader: Reader, key: YScalar, what: str) -> bool:

@@ -25,13 +25,16 @@ from typing import Final, NotRequired, TypedDict, cast
 from keystate import kinds
 from keystate._version import __version__
 from keystate.contract import ProviderSchema
+from keystate.durations import format_duration
 from keystate.errors import StalePlanError, UsageError
 from keystate.kinds import JSONValue
-from keystate.model import KeySpec, LiveKey
+from keystate.model import Action, KeySpec, LiveKey
 from keystate.plan import DESCRIPTION, PROTECT, AccountDiff, Change, Plan
 
 FORMAT_VERSION: Final = "1"
 CHECKSUM: Final = "checksum"
+LIFETIME: Final = "lifetime"
+RETIRE_AT: Final = "retire_at"
 Schemas = Callable[[str], ProviderSchema]
 KeyView = dict[str, JSONValue]
 
@@ -49,6 +52,13 @@ class AccountDocument(TypedDict):
     unchanged: int
     unmanaged: int
     foreign: int
+    retiring: NotRequired[list[RetiringDocument]]
+
+
+class RetiringDocument(TypedDict):
+    name: str
+    ref: str
+    retire_at: str
 
 
 class ChangeDocument(TypedDict):
@@ -67,6 +77,9 @@ class ChangeDocument(TypedDict):
     reason: NotRequired[str]
     delivers_value: NotRequired[bool]
     deliver_to: NotRequired[list[str]]
+    overlap: NotRequired[str]
+    detail: NotRequired[str]
+    renamed_from: NotRequired[str]
 
 
 class UnmanagedDocument(TypedDict):
@@ -125,7 +138,7 @@ def _account(account: AccountDiff) -> AccountDocument:
     settings = {
         k: v if isinstance(v, str) else list(v) for k, v in account.account.describe().items()
     }
-    return {
+    out: AccountDocument = {
         "name": account.account.name,
         "provider": account.schema.name,
         "settings": settings,
@@ -139,12 +152,20 @@ def _account(account: AccountDiff) -> AccountDocument:
         "unmanaged": len(account.unmanaged),
         "foreign": account.foreign,
     }
+    if account.retiring:
+        out["retiring"] = [
+            {"name": r.name, "ref": r.ref, "retire_at": kinds.format_timestamp(r.retire_at)}
+            for r in account.retiring
+        ]
+    return out
 
 
 def desired_view(schema: ProviderSchema, spec: KeySpec) -> KeyView:
     view: KeyView = {DESCRIPTION: spec.description, PROTECT: spec.protect}
     for fspec in schema.fields:
         view[fspec.name] = kinds.to_json(spec.fields.get(fspec.name, fspec.default))
+    if spec.lifetime is not None:
+        view[LIFETIME] = format_duration(spec.lifetime)
     return view
 
 
@@ -157,6 +178,8 @@ def live_view(schema: ProviderSchema, key: LiveKey) -> KeyView:
         view["status"] = key.status
     if key.exposed:
         view["exposure"] = key.exposure
+    if marker is not None and marker.retire_at is not None:
+        view[RETIRE_AT] = kinds.format_timestamp(marker.retire_at)
     for fspec in schema.fields:
         view[fspec.name] = kinds.to_json(key.fields.get(fspec.name, fspec.default))
     return view
@@ -184,6 +207,13 @@ def _change(schema: ProviderSchema, change: Change, plan: Plan) -> ChangeDocumen
         out["delivers_value"] = True
     if sinks := plan.deliver_to(change):
         out["deliver_to"] = list(sinks)
+    if change.overlap is not None:
+        out["overlap"] = format_duration(change.overlap)
+    if change.detail:
+        out["detail"] = change.detail
+    marker = change.live.marker if change.live else None
+    if change.action is Action.RENAME and marker is not None:
+        out["renamed_from"] = marker.name
     return out
 
 
@@ -272,7 +302,7 @@ def _missing(item: Mapping[str, object], what: str) -> str:
 
 
 # Reading a document back into a Plan (kept apart for size; part of this module's API).
-from keystate.planfile.restore import accounts_from_document, to_plan  # noqa: E402
+from keystate.planfile.rebuild import accounts_from_document, to_plan  # noqa: E402
 
 __all__ = [
     "CHECKSUM",

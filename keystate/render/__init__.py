@@ -46,6 +46,21 @@ _RENDERERS: Final = {"text": _text, "json": _json, "markdown": _markdown}
 FORMATS: Final = tuple(_RENDERERS)
 
 
+def counts_text(counts: dict[str, int]) -> str:
+    """``N to create, ..., N to delete`` (``N to disable`` and the lifecycle actions only
+    when there are some), for the summary line of every format."""
+    text = (
+        f"{counts['create']} to create, {counts['update']} to update, {counts['adopt']} to "
+        f"adopt, {counts['replace']} to replace, {counts['delete']} to delete"
+    )
+    if counts["disable"]:
+        text += f", {counts['disable']} to disable"
+    for action in ("rotate", "retire", "rename", "forget"):
+        if counts.get(action):
+            text += f", {counts[action]} to {action}"
+    return text
+
+
 def renderer(fmt: str) -> Renderer:
     """The renderer of a format (one of :data:`FORMATS`)."""
     try:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from keystate.model import Action
+from keystate.durations import format_left
+from keystate.model import LIFECYCLE, Action
 from keystate.plan import AccountDiff, Change, Plan
-from keystate.render import RenderOptions
+from keystate.render import RenderOptions, counts_text
 from keystate.render import text as text_renderer
 
 MARKER = "<!-- keystate-plan -->"
@@ -37,13 +38,19 @@ _WORDS = {
     Action.REPLACE: "replace",
     Action.DELETE: "delete",
     Action.DISABLE: "disable",
+    Action.ROTATE: "rotate",
+    Action.RETIRE: "retire",
+    Action.RENAME: "rename",
+    Action.FORGET: "forget",
 }
 _DEFAULT_NOTES = {
     Action.ADOPT: "brought under management; its value does not change",
     Action.REPLACE: "new key value; the old one stops working",
+    Action.RENAME: "its value does not change",
+    Action.FORGET: "marker removed; the key stays live, unmanaged",
 }
-_DIFF_SYMBOL = {"+": "+", "-": "-", "~": "!", "+/-": "!"}
-_LEADING_SYMBOL = re.compile(r"^(\s*)(\+/-|[+~-])(\s)")
+_DIFF_SYMBOL = {"+": "+", "-": "-", "~": "!", "+/-": "!", "-/": "-"}
+_LEADING_SYMBOL = re.compile(r"^(\s*)(\+/-|-/|[+~-])(\s)")
 
 
 def escape(text: str) -> str:
@@ -105,7 +112,10 @@ def _row(change: Change, sinks: tuple[str, ...]) -> str:
     for fc in change.fields:
         name = escape(fc.name)
         fields.append(f"**{name}** (forces replacement)" if fc.forces_replacement else name)
-    note = escape(change.note or _DEFAULT_NOTES.get(change.action, ""))
+    note = change.note or _DEFAULT_NOTES.get(change.action, "")
+    if change.detail and change.action in LIFECYCLE:
+        note = f"{note} ({change.detail})" if note else change.detail
+    note = escape(note)
     if sinks:
         where = "new value delivered to " + ", ".join(f"`{escape(s)}`" for s in sinks)
         note = f"{note}; {where}" if note else where
@@ -142,13 +152,7 @@ def _summary(plan: Plan) -> list[str]:
         return [f"**No changes can be applied:** `keystate apply` refuses this plan.{tail}"]
     if not plan.has_changes:
         return [f"**No changes.** Live keys match the configuration.{tail}"]
-    removal = f"{counts['delete']} to delete"
-    if counts["disable"]:
-        removal += f", {counts['disable']} to disable"
-    return [
-        f"**Plan:** {counts['create']} to create, {counts['update']} to update, "
-        f"{counts['adopt']} to adopt, {counts['replace']} to replace, {removal}{tail}"
-    ]
+    return [f"**Plan:** {counts_text(counts)}{tail}"]
 
 
 def _alerts(plan: Plan) -> list[str]:
@@ -162,9 +166,28 @@ def _alerts(plan: Plan) -> list[str]:
             f"> {len(replaced)} key{'s' if len(replaced) != 1 else ''} will be **replaced**: "
             f"new key values are created and the old ones stop working ({shown}).",
         ]
+    rotated = [c.address for c in plan.changes if c.action is Action.ROTATE]
+    if rotated:
+        shown = ", ".join(f"`{a}`" for a in rotated[:10]) + (", …" if len(rotated) > 10 else "")
+        lines += [
+            "",
+            "> [!IMPORTANT]",
+            f"> {len(rotated)} key{'s' if len(rotated) != 1 else ''} will be **rotated**: new "
+            f"values are delivered, and the old keys retire after their overlap ({shown}).",
+        ]
+    retiring = [
+        f"`{a.account.name}/{r.name}` retires in {format_left(r.retire_at - plan.created_at)}"
+        for a in plan.accounts
+        for r in a.retiring
+    ]
+    if retiring:
+        lines += [
+            "",
+            "> [!NOTE]",
+            f"> Old keys of rotations, still working: {', '.join(retiring)}.",
+        ]
     if plan.warnings:
-        lines += ["", "> [!WARNING]"]
-        lines += [f"> - {escape(warning)}" for warning in plan.warnings]
+        lines += ["", "> [!WARNING]"] + [f"> - {escape(w)}" for w in plan.warnings]
     if plan.refusals:
         lines += ["", "> [!CAUTION]", "> `keystate apply` will **refuse** this plan:"]
         lines += [f"> - {escape(reason)}" for reason in plan.refusals]

@@ -17,9 +17,10 @@ import click
 from keystate import kinds
 from keystate.compare import marker_for
 from keystate.contract import Kind, ProviderSchema
-from keystate.model import Action, FieldValue, KeySpec, LiveKey
+from keystate.durations import format_duration, format_left
+from keystate.model import Action, FieldValue, KeySpec, LiveKey, format_retire
 from keystate.plan import DESCRIPTION, PROTECT, STATUS, AccountDiff, Change, FieldChange, Plan
-from keystate.render import RenderOptions
+from keystate.render import RenderOptions, counts_text
 
 _HEADINGS = {
     Action.CREATE: "will be created",
@@ -28,6 +29,10 @@ _HEADINGS = {
     Action.REPLACE: "must be replaced",
     Action.DELETE: "will be deleted",
     Action.DISABLE: "will be disabled",
+    Action.ROTATE: "will be rotated (a new key value; the old one retires after the overlap)",
+    Action.RETIRE: "will be retired (the old key of a rotation)",
+    Action.RENAME: "will be renamed (its value does not change)",
+    Action.FORGET: "will be forgotten (marker removed; the key stays live, unmanaged)",
 }
 _LEGEND = {
     Action.CREATE: "create",
@@ -36,8 +41,12 @@ _LEGEND = {
     Action.REPLACE: "create replacement and then delete (the key value changes)",
     Action.DELETE: "delete",
     Action.DISABLE: "disable",
+    Action.ROTATE: "rotate (create a successor, deliver its value, then retire the old key)",
+    Action.RETIRE: "retire (delete or disable a rotated-out key)",
+    Action.RENAME: "rename (rewrite the marker; the value does not change)",
+    Action.FORGET: "forget (remove the marker; the key stays live, unmanaged)",
 }
-_COLORS = {"+": "green", "~": "yellow", "-": "red", "+/-": "magenta"}
+_COLORS = {"+": "green", "~": "yellow", "-": "red", "+/-": "magenta", "-/": "cyan"}
 
 Style = Callable[[str, str], str]
 
@@ -108,12 +117,13 @@ def _block(schema: ProviderSchema, change: Change, style: Style, owner: str | No
     lines = [f"  # {change.address} {_HEADINGS[change.action]}"]
     if change.note:
         lines.append(f"  # ({change.note})")
+    lines += _lifecycle_lines(change)
     lines.append(f'{style(symbol.rjust(3), symbol)} key "{change.address}" {{')
     if change.live is not None:
         lines.append(f"        ref = {change.live.ref}")
     if change.action is Action.CREATE and change.desired is not None:
         lines += _all_fields(schema, change.desired, "+", style)
-    elif change.action in (Action.DELETE, Action.DISABLE) and change.live is not None:
+    elif change.action in _REMOVING and change.live is not None:
         lines += _live_fields(schema, change.live, "-", style)
     else:
         if change.action is Action.ADOPT and change.desired is not None:
@@ -138,6 +148,25 @@ def _block(schema: ProviderSchema, change: Change, style: Style, owner: str | No
 def _sinks(sinks: tuple[str, ...]) -> list[str]:
     """Where a new value goes (keys without a configured sink: --secrets-out, not shown)."""
     return [f"  New value delivered to: {', '.join(sinks)}"] if sinks else []
+
+
+_REMOVING = (Action.DELETE, Action.DISABLE, Action.RETIRE, Action.FORGET)
+
+
+def _lifecycle_lines(change: Change) -> list[str]:
+    """Why a lifecycle change happens and what happens to the old key."""
+    if change.action is Action.RENAME:
+        return [f"  # (renamed from {change.detail}: same key, same value)"]
+    lines = [f"  # ({change.detail})"] if change.detail else []
+    if change.action is Action.ROTATE:
+        if change.overlap:
+            lines.append(
+                f"  # (the old key keeps working for {format_duration(change.overlap)} after "
+                "the new value is delivered, then stops)"
+            )
+        else:
+            lines.append("  # (the old key is retired as soon as the new value is delivered)")
+    return lines
 
 
 def _row(symbol: str, name: str, value: str, width: int, style: Style) -> str:
@@ -206,19 +235,21 @@ def _unchanged_members(fc: FieldChange) -> int:
 
 
 def _footer(plan: Plan) -> list[str]:
+    lines = [
+        f"{a.account.name}/{r.name} ({r.ref}) retires in "
+        f"{format_left(r.retire_at - plan.created_at)} (at {format_retire(r.retire_at)}): the "
+        "old key of a rotation, still working."
+        for a in plan.accounts
+        for r in a.retiring
+    ]
+    lines += [""] if lines else []
     if not plan.has_changes and plan.refusals:
         n = len(plan.refusals)
-        return [f"No changes can be applied: {n} refusal{'s' if n != 1 else ''} (above)."]
+        refused = f"No changes can be applied: {n} refusal{'s' if n != 1 else ''} (above)."
+        return [*lines, refused]
     if not plan.has_changes:
-        return ["No changes. Live keys match the configuration."]
-    c = plan.counts()
-    removal = f"{c['delete']} to delete"
-    if c["disable"]:
-        removal += f", {c['disable']} to disable"
-    return [
-        f"Plan: {c['create']} to create, {c['update']} to update, {c['adopt']} to adopt, "
-        f"{c['replace']} to replace, {removal}."
-    ]
+        return [*lines, "No changes. Live keys match the configuration."]
+    return [*lines, f"Plan: {counts_text(plan.counts())}."]
 
 
 def _foreign(account: AccountDiff) -> list[str]:

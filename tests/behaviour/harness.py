@@ -8,8 +8,9 @@ through keystate — to check what keystate did.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -48,7 +49,14 @@ class Harness(Protocol):
     env: dict[str, str]
     bad_env: dict[str, str]  # wrong credentials, to check errors echo none
 
-    def start(self, serve: Servers, faults: str = "", seed: int = 1, **knobs: Any) -> Running:
+    def start(
+        self,
+        serve: Servers,
+        faults: str = "",
+        seed: int = 1,
+        clock: Callable[[], float] = ...,
+        **knobs: Any,
+    ) -> Running:
         """Serve a fresh emulator through ``serve`` (the test's ``serve`` fixture)."""
         ...
 
@@ -59,6 +67,8 @@ class Harness(Protocol):
     def add_unmanaged(self, running: Running, description: str) -> None: ...
     def drift(self, running: Running, name: str) -> None: ...
     def secrets(self, running: Running) -> set[str]: ...
+    def authenticates(self, running: Running, value: str) -> bool: ...
+    def lifecycle_key_yaml(self, name: str, rotate: str = "", lifetime: str = "") -> str: ...
 
 
 def markers(harness: Harness, running: Running) -> Counter[tuple[str, bool]]:
@@ -83,10 +93,14 @@ class AlgoliaHarness:
         faults: str = "",
         seed: int = 1,
         propagation_delay_ms: float = 0,
+        clock: Callable[[], float] = time.time,
         **kw: Any,
     ) -> Running:
         app = AlgoliaEmulator(
-            app_id=APP_ID, admin_key=ADMIN_KEY, propagation_delay_ms=propagation_delay_ms
+            app_id=APP_ID,
+            admin_key=ADMIN_KEY,
+            propagation_delay_ms=propagation_delay_ms,
+            clock=clock,
         )
         return Running(app, serve(app, knobs(faults, seed, **kw)))
 
@@ -136,6 +150,20 @@ class AlgoliaHarness:
     def secrets(self, running: Running) -> set[str]:
         return {str(k["value"]) for k in self.stored(running)} | {ADMIN_KEY}
 
+    def authenticates(self, running: Running, value: str) -> bool:
+        """Whether a key still works: Algolia lets a key read itself."""
+        headers = {"x-algolia-application-id": APP_ID, "x-algolia-api-key": value}
+        reply = running.app.handle(EmuRequest("GET", f"/1/keys/{value}", "", headers, b""))
+        return bool(reply.status == 200)
+
+    def lifecycle_key_yaml(self, name: str, rotate: str = "", lifetime: str = "") -> str:
+        return (
+            f"    {name}:\n      description: key {name}\n      acl: [search]\n"
+            "      referers: ['https://shop.example.com/*']\n"
+            + (f"      rotate: {rotate}\n" if rotate else "")
+            + (f"      lifetime: {lifetime}\n" if lifetime else "")
+        )
+
 
 ORG = "behaviour"
 TOKEN = "xbehaviourtoken00000000000000000"
@@ -153,10 +181,14 @@ class CoveoHarness:
         faults: str = "",
         seed: int = 1,
         propagation_delay_ms: float = 0,
+        clock: Callable[[], float] = time.time,
         **kw: Any,
     ) -> Running:
         app = CoveoEmulator(
-            organization_id=ORG, token=TOKEN, propagation_delay_ms=propagation_delay_ms
+            organization_id=ORG,
+            token=TOKEN,
+            propagation_delay_ms=propagation_delay_ms,
+            clock=clock,
         )
         return Running(app, serve(app, knobs(faults, seed, **kw)))
 
@@ -206,6 +238,24 @@ class CoveoHarness:
 
     def secrets(self, running: Running) -> set[str]:
         return {str(k["value"]) for k in self.stored(running)} | {TOKEN}
+
+    def authenticates(self, running: Running, value: str) -> bool:
+        """Whether a key still works: Coveo refuses an unknown, disabled or expired key
+        with 401 invalid token, and a working one without the privilege otherwise."""
+        headers = {"authorization": f"Bearer {value}"}
+        reply = running.app.handle(
+            EmuRequest("GET", f"/rest/organizations/{ORG}/apikeys", "", headers, b"")
+        )
+        return b"INVALID_TOKEN" not in reply.body
+
+    def lifecycle_key_yaml(self, name: str, rotate: str = "", lifetime: str = "") -> str:
+        return (
+            f"    {name}:\n      description: key {name}\n      privileges:\n"
+            "        - {owner: SEARCH_API, target_domain: EXECUTE_QUERY}\n"
+            '      allowed_ips: ["203.0.113.0/24"]\n'
+            + (f"      rotate: {rotate}\n" if rotate else "")
+            + (f"      lifetime: {lifetime}\n" if lifetime else "")
+        )
 
 
 HARNESSES: dict[str, Harness] = {"algolia": AlgoliaHarness(), "coveo": CoveoHarness()}

@@ -90,6 +90,48 @@ def test_every_command_and_format_leaks_nothing(
     record("target", "plan", *c, "--target", f"{harness.account}/a", "--format", "markdown")
     record("validate-offline", "validate", "--strict", *c, env={})
     record("completion", "completion", "zsh")
+    # The lifecycle: a break-glass replace (every format, a saved plan with an overlap),
+    # the retiring key shown by the next plan, a rename, a forget, a nightly --only run.
+    address = f"{harness.account}/a"
+    for fmt in ("text", "json", "markdown"):
+        record(f"plan-replace-{fmt}", "plan", *c, "--replace", address, "--format", fmt)
+    lifecycle_plan = tmp_path / "rotate.json"
+    result = record(
+        "plan-replace-out",
+        "plan",
+        *c,
+        "--replace",
+        address,
+        "--overlap",
+        "1h",
+        "--out",
+        str(lifecycle_plan),
+    )
+    assert result.exit_code == 0, result.output
+    outputs["rotate plan file"] = lifecycle_plan.read_text()
+    record("show-rotate", "show", str(lifecycle_plan), "--format", "markdown")
+    result = record(
+        "apply-rotate",
+        "apply",
+        str(lifecycle_plan),
+        "--secrets-out",
+        str(secrets),
+        "--report",
+        str(report),
+    )
+    assert result.exit_code == 0, result.output
+    outputs["report-rotate"] = report.read_text()
+    for fmt in ("text", "json", "markdown"):
+        record(f"plan-retiring-{fmt}", "plan", *c, "--format", fmt)
+    record("apply-only", "apply", *c, "--auto-approve", "--only", "rotate,retire")
+    config = config_for(["a", "c"], variant=1)
+    renamed = config.read_text().replace("    a:\n", "    a2:\n      previously: [a]\n")
+    config.write_text(renamed + "forget:\n  - " + f"{harness.account}/b\n")
+    record("plan-rename-forget", "plan", *c, "--format", "json")
+    result = record("apply-rename-forget", "apply", *c, "--auto-approve")
+    assert result.exit_code == 0, result.output
+    delivered = [json.loads(line)["value"] for line in secrets.read_text().splitlines()]
+    assert len(delivered) == 5
     # Wrong credentials: the error must echo neither the real nor the wrong one.
     result = record("bad-credentials", "plan", *c, env=harness.bad_env)
     assert result.exit_code == 1
@@ -97,7 +139,7 @@ def test_every_command_and_format_leaks_nothing(
 
     wrong = set(harness.bad_env.values()) - set(harness.env.values())
     secrets_seen = harness.secrets(running) | set(delivered) | wrong
-    assert len(secrets_seen) == 7  # admin, wrong, unmanaged, 4 created
+    assert len(secrets_seen) == 8  # admin, wrong, unmanaged, 4 created, 1 rotated
     for where, text in outputs.items():
         for secret in secrets_seen:
             assert secret not in text, f"a secret leaked into {where}"

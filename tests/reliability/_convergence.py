@@ -420,7 +420,7 @@ def leaks(texts: Iterable[str], values: Iterable[str]) -> list[str]:
 def duplicates(emu: Emu) -> dict[str, int]:
     """Names held by more than one enabled, finished key of this owner."""
     counts: Counter[str] = Counter(
-        m.name for m, k in emu.managed() if not m.pending and emu.enabled(k)
+        m.name for m, k in emu.managed() if not m.pending and m.retire_at is None and emu.enabled(k)
     )
     return {n: c for n, c in counts.items() if c > 1}
 
@@ -449,7 +449,11 @@ def unexplained_duplicates(
             left.setdefault(name, set()).add(str(item["ref"]))
     out = {}
     for name, count in duplicates(emu).items():
-        keys = [k for m, k in emu.managed() if m.name == name and not m.pending and emu.enabled(k)]
+        keys = [
+            k
+            for m, k in emu.managed()
+            if m.name == name and not m.pending and m.retire_at is None and emu.enabled(k)
+        ]
         rest = [k for k in keys if emu.ref(k) not in left.get(name, set())]
         if len(rest) != 1 or name not in desired or emu.shape_of(rest[0]) != desired[name]:
             out[name] = count
@@ -483,7 +487,7 @@ def dishonest(emu: Emu, report: Mapping[str, Any], desired: Mapping[str, Shape])
         action, ref = item["action"], item["ref"]
         key = stored.get(ref)
         what = f"{item['address']} {action} {item['outcome']}"
-        if action in ("create", "update", "adopt", "replace"):
+        if action in ("create", "update", "adopt", "replace", "rotate"):
             if key is None:
                 problems.append(f"{what}: no key {ref}")
                 continue
@@ -511,6 +515,8 @@ def converged_to(emu: Emu, desired: Mapping[str, Shape], removal: str = "delete"
         if marker.pending:
             problems.append(f"{marker.name}: pending key {emu.ref(key)} left")
             continue
+        if marker.retire_at is not None:
+            continue  # the old key of a rotation, in its overlap (see ``rotated``)
         by_name.setdefault(marker.name, []).append(key)
     for name, keys in sorted(by_name.items()):
         enabled = [k for k in keys if emu.enabled(k)]
@@ -523,6 +529,61 @@ def converged_to(emu: Emu, desired: Mapping[str, Shape], removal: str = "delete"
         elif emu.shape_of(enabled[0]) != desired[name]:
             problems.append(f"{name}: fields differ ({emu.shape_of(enabled[0])})")
     problems += [f"{n}: missing" for n in desired if n not in by_name]
+    return problems
+
+
+ROTATE_EVERY_DAYS = 90
+
+
+def seed_old(emu: Emu, name: str, shape: Shape, days: int = ROTATE_EVERY_DAYS + 10) -> None:
+    """A managed key created ``days`` ago (the emulator's clock set back while it is made),
+    so that a rotation every ROTATE_EVERY_DAYS is due."""
+    emu.clock.skew = -days * 86400.0
+    try:
+        emu.seed(stored_description(name), shape)
+    finally:
+        emu.clock.skew = 0.0
+
+
+def with_rotation(config: str, overlap: str) -> str:
+    """Every key of a configuration rotated every ROTATE_EVERY_DAYS with this overlap."""
+    return config.replace(
+        "      description: key ",
+        f"      rotate: {{every: {ROTATE_EVERY_DAYS}d, overlap: {overlap}}}\n"
+        "      description: key ",
+    )
+
+
+def rotated(
+    emu: Emu, desired: Mapping[str, Shape], before: Iterable[str], overlap: bool
+) -> list[str]:
+    """What differs from a finished rotation of every declared key: one successor per
+    name (made since ``before``, with the declared fields); each predecessor retired
+    exactly once — gone (overlap 0) or still there with one retire time (an overlap)."""
+    old = set(before)
+    problems = []
+    current: dict[str, list[str]] = {}
+    retiring: dict[str, list[str]] = {}
+    for marker, key in emu.managed():
+        ident = emu.ident(key)
+        if marker.pending:
+            problems.append(f"{marker.name}: pending key {emu.ref(key)} left")
+        elif marker.retire_at is not None:
+            retiring.setdefault(marker.name, []).append(ident)
+            if ident not in old:
+                problems.append(f"{marker.name}: a successor {emu.ref(key)} is retiring")
+        elif emu.enabled(key):
+            current.setdefault(marker.name, []).append(ident)
+            if ident in old:
+                problems.append(f"{marker.name}: the predecessor {emu.ref(key)} was not retired")
+            elif emu.shape_of(key) != desired.get(marker.name):
+                problems.append(f"{marker.name}: the successor has other fields")
+    for name in desired:
+        if len(current.get(name, [])) != 1:
+            problems.append(f"{name}: {len(current.get(name, []))} current keys")
+        expected = 1 if overlap else 0
+        if len(retiring.get(name, [])) != expected:
+            problems.append(f"{name}: {len(retiring.get(name, []))} retiring keys")
     return problems
 
 

@@ -44,9 +44,12 @@ from ._convergence import (
     leaks,
     lost_values,
     profile,
+    rotated,
     running,
+    seed_old,
     stored_description,
     unexplained_duplicates,
+    with_rotation,
     workdir,
 )
 
@@ -304,3 +307,39 @@ def test_fault_routes_aim_every_draw_at_the_named_routes() -> None:
     assert [injector.draw(r) for r in ("list", "add", "update", "get")] == [None] * 4
     assert injector.draw("delete") == "500"
     assert FaultInjector(knobs("500=1")).draw("list") == "500"  # no routes: every route
+
+
+ROTATION_ROUTES = {"algolia": ("add", "update", "delete"), "coveo": ("create", "update", "delete")}
+# Harsher than MIXED: enough that some runs end with failures and the next run finishes.
+ROTATION_FAULTS = "500=0.15,503=0.1,timeout=0.1,reset=0.1,lost-response=0.2"
+
+
+@pytest.mark.parametrize(
+    ("provider", "overlap", "seed"),
+    [(p, o, seed) for p in ("algolia", "coveo") for o in ("0", "7d") for seed in SEEDS],
+)
+def test_mixed_faults_during_rotations(
+    provider: str, overlap: str, seed: int, figures: Any
+) -> None:
+    """Every fault kind at once on the routes a rotation uses (create the successor,
+    mark or remove the predecessor, finalise the successor); apply until it exits 0:
+    0 duplicates, 0 lost values, every predecessor retired exactly once."""
+    knob = knobs(ROTATION_FAULTS, seed=seed, routes=ROTATION_ROUTES[provider], timeout_hold_s=1.0)
+    with running(provider, knob, propagation_delay_ms=100) as emu, workdir() as work:
+        desired = {f"rot{i}": Shape(0, 0) for i in range(2 * KEYS)}
+        for name, shape in desired.items():
+            seed_old(emu, name, shape)
+        time.sleep(0.1)
+        before = {emu.ident(k) for k in emu.stored()}
+        keys = {n: (shape, False, None) for n, shape in desired.items()}
+        work.write(with_rotation(emu.config(keys, wait_timeout=2, timeout=0.5), overlap))
+        runs = converge(emu, work, desired, figures)
+        lost = lost_values(emu, work, before)
+        leaked = leaks(work.outputs, emu.values() | {d["value"] for d in work.delivered()})
+        problems = rotated(emu, desired, before, overlap != "0")
+        figures.add("faults", rotation_scenarios=1, lost_values=len(lost), leaks=len(leaked))
+        assert problems == [] and lost == [] and leaked == [], (problems, lost, leaked)
+        time.sleep(0.1)
+        assert work.verify_plan(emu, "--detailed-exitcode").exit_code == 0
+        assert sum(emu.server.counters.faults.values()) > 0
+        figures.add("faults", **{f"converged_in_{runs}": 1})

@@ -32,8 +32,11 @@ from ._convergence import (
     leaks,
     lost_values,
     profile,
+    rotated,
     running,
+    seed_old,
     stored_description,
+    with_rotation,
     workdir,
 )
 
@@ -140,3 +143,65 @@ def test_sigkill_at_random_points_then_apply_finishes_the_job(provider: str, fig
             killed_in_all += kills
     assert killed_in_all >= ROUNDS  # the kills did land mid-flight
     figures.add("interrupted", **{f"requests_per_apply_{provider}": total})
+
+
+ROTATIONS = 20
+
+
+def rotation_world(emu: Emu, overlap: str) -> tuple[str, dict[str, Shape]]:
+    """ROTATIONS managed keys past their rotation age; the configuration rotating them."""
+    desired = {f"rot{i:02d}": Shape(0, 0) for i in range(ROTATIONS)}
+    for name, shape in desired.items():
+        seed_old(emu, name, shape)
+    config = emu.config({n: (shape, False, None) for n, shape in desired.items()}, wait_timeout=10)
+    return with_rotation(config, overlap), desired
+
+
+@pytest.mark.parametrize(
+    ("provider", "overlap"),
+    [("algolia", "0"), ("algolia", "7d"), ("coveo", "0"), ("coveo", "7d")],
+)
+def test_sigkill_during_rotations_then_apply_finishes_them(
+    provider: str, overlap: str, figures: Any
+) -> None:
+    """Kill -9 anywhere in a plan of rotations, then apply again: every key has exactly
+    one successor whose value is in the sink, every predecessor was retired exactly once
+    (gone, or marked retiring once), no pending key, and the next plan is empty."""
+    with running(provider, knobs(latency_ms=LATENCY_MS)) as emu, workdir() as work:
+        config, _ = rotation_world(emu, overlap)
+        start = emu.server.counters.total
+        code, output = run_to_end(emu, work.write(config), work.sink)
+        assert code == 0, output
+        total = emu.server.counters.total - start
+    rng = random.Random(f"rotate-{provider}-{overlap}-{profile()}")
+    for _ in range(ROUNDS):
+        with running(provider, knobs(latency_ms=LATENCY_MS)) as emu, workdir() as work:
+            text, desired = rotation_world(emu, overlap)
+            config = work.write(text)
+            before = {emu.ident(k) for k in emu.stored()}
+            outputs, kills = [], 0
+            for _ in range(KILLS):
+                killed, output = run_and_kill(emu, config, work.sink, rng.randint(1, total))
+                outputs.append(output)
+                kills += killed
+                if not killed:
+                    break
+            code, output = run_to_end(emu, config, work.sink)
+            outputs.append(output)
+            lost = lost_values(emu, work, before)
+            problems = rotated(emu, desired, before, overlap != "0")
+            values = emu.values() | {d["value"] for d in work.delivered()}
+            leaked = leaks(outputs, values)
+            figures.add(
+                "interrupted_rotations",
+                rounds=1,
+                kills=kills,
+                duplicates=len(duplicates(emu)),
+                lost_values=len(lost),
+                leaks=len(leaked),
+            )
+            assert code == 0, output
+            assert problems == [] and duplicates(emu) == {} and lost == [], (problems, lost)
+            assert leaked == [] and not any("Traceback" in o for o in outputs)
+            work.outputs.clear()
+            assert work.plan(emu, "--detailed-exitcode").exit_code == 0

@@ -1,10 +1,10 @@
-"""A plan document -> the :class:`~keystate.plan.Plan` it describes, and the account
-connections it records (credentials read from the environment again)."""
+"""A plan document read back into a :class:`~keystate.plan.Plan` (``show``,
+``apply PLANFILE``): account connections, and each change with the live key it saw."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from keystate import kinds
@@ -20,8 +20,15 @@ from keystate.contract import (
 from keystate.errors import UsageError
 from keystate.kinds import JSONValue
 from keystate.model import Action, FieldValue, KeySpec, LiveKey, Marker
-from keystate.plan import DESCRIPTION, PROTECT, AccountDiff, Change, Plan, Reason
-from keystate.planfile import ChangeDocument, PlanDocument, Schemas
+from keystate.plan import DESCRIPTION, PROTECT, AccountDiff, Change, Plan, Reason, Retiring
+from keystate.planfile import (
+    LIFETIME,
+    RETIRE_AT,
+    ChangeDocument,
+    KeyView,
+    PlanDocument,
+    Schemas,
+)
 from keystate.secrets import Secret
 
 
@@ -102,6 +109,10 @@ def to_plan(doc: PlanDocument, accounts: Mapping[str, AccountConfig], schemas: S
                 managed=account["managed"],
                 unmanaged=tuple(unmanaged.get(name, [])),
                 foreign=account["foreign"],
+                retiring=tuple(
+                    Retiring(r["name"], r["ref"], _time(r["retire_at"]))
+                    for r in account.get("retiring", [])
+                ),
             )
         )
     created = datetime.fromisoformat(doc["created_at"]).astimezone(UTC)
@@ -110,6 +121,35 @@ def to_plan(doc: PlanDocument, accounts: Mapping[str, AccountConfig], schemas: S
 
 def _fields(schema: ProviderSchema, view: Mapping[str, JSONValue]) -> dict[str, FieldValue]:
     return {f.name: kinds.from_json(f, view.get(f.name)) for f in schema.fields}
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _lifecycle(text: JSONValue) -> timedelta | None:
+    """A duration as the document writes it (``format_duration``)."""
+    if not isinstance(text, str):
+        return None
+    if text == "0":
+        return timedelta(0)
+    unit = {"d": 86400, "h": 3600, "s": 1}.get(text[-1:])
+    if unit is None or not text[:-1].isdigit():
+        raise UsageError(f"not a keystate plan file (duration {text!r})")
+    return timedelta(seconds=int(text[:-1]) * unit)
+
+
+def _before(name: str, owner: str | None, before: KeyView) -> str:
+    """The stored description a saved change's live key had (marker included)."""
+    retire = before.get(RETIRE_AT)
+    marker = Marker(
+        name,
+        owner,
+        bool(before[PROTECT]),
+        bool(before.get("pending", False)),
+        retire_at=_time(retire) if isinstance(retire, str) else None,
+    )
+    return marker.stored_description(str(before[DESCRIPTION]))
 
 
 def _rebuild(schema: ProviderSchema, item: ChangeDocument, owner: str | None) -> Change:
@@ -124,13 +164,13 @@ def _rebuild(schema: ProviderSchema, item: ChangeDocument, owner: str | None) ->
             description=str(after[DESCRIPTION]),
             fields=_fields(schema, after),
             protect=bool(after[PROTECT]),
+            lifetime=_lifecycle(after.get(LIFETIME)),
             deliver_to=tuple(str(s) for s in item.get("deliver_to", [])),
         )
     if before is not None:
         stored = str(before[DESCRIPTION])
         if action is not Action.ADOPT:
-            pending = bool(before.get("pending", False))
-            stored = Marker(name, owner, bool(before[PROTECT]), pending).stored_description(stored)
+            stored = _before(item.get("renamed_from", name), owner, before)
         live = LiveKey(
             ref=str(item["live_fingerprint"]),
             handle="",
@@ -141,9 +181,6 @@ def _rebuild(schema: ProviderSchema, item: ChangeDocument, owner: str | None) ->
             exposure=str(before.get("exposure") or ""),
         )
     reason = Reason(item["reason"]) if "reason" in item else Reason.from_note(item.get("note", ""))
-    detail = ""
-    if reason is not None and item.get("note", "").startswith(f"{reason.note}: "):
-        detail = item.get("note", "")[len(reason.note) + 2 :]
     fields = field_changes(schema, desired, live) if desired and live else ()
     return Change(
         action,
@@ -154,8 +191,9 @@ def _rebuild(schema: ProviderSchema, item: ChangeDocument, owner: str | None) ->
         live,
         fields=fields,
         reason=reason,
-        detail=detail,
         delivers_value=bool(item.get("delivers_value", False)),
+        overlap=_lifecycle(item.get("overlap")),
+        detail=str(item.get("detail", "")),
     )
 
 
