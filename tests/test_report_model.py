@@ -93,3 +93,29 @@ def test_older_than_counts_whole_days() -> None:
     report = review([key(0, "a"), key(5, "b")])  # 400 and 405 days old
     (result,) = gates.evaluate(report, gates.parse(["older-than:400d"], []))
     assert result.keys == ("algolia-prod/fingerprint:0000000000000005",)
+
+
+def test_rotation_due_and_retiring_keys() -> None:
+    """A declared rotation shows when the key falls due; the old key of a rotation shows
+    as retiring, without drift against the declaration its successor now answers."""
+    from keystate.model import KeySpec, Marker, Rotation
+
+    retire_at = NOW + timedelta(days=3)
+    successor = key(1, Marker("web").stored_description("Web"))
+    old = key(2, Marker("web", retire_at=retire_at).stored_description("Old web"))
+    spec = KeySpec(
+        "algolia-prod",
+        "web",
+        "Web",
+        dict(successor.fields),
+        rotate=Rotation(timedelta(days=90), timedelta(days=7)),
+    )
+    report = build(
+        [AccountInput("algolia-prod", SCHEMA, {"web": spec}, [successor, old])], None, NOW
+    )
+    rows = {r.ref: r for r in report.rows}
+    assert successor.created_at is not None
+    assert rows[successor.ref].rotation_due == successor.created_at + timedelta(days=90)
+    assert rows[successor.ref].drift == ()
+    assert rows[old.ref].status == "RETIRING at " + retire_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert rows[old.ref].rotation_due is None and rows[old.ref].drift == ()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The quickstart, end to end on the embedded sandbox: validate -> plan -> apply -> plan
-# (one key rotated on schedule), then a break-glass replace of another -> plan.
+# (one key rotated on schedule), then a break-glass replace of another -> plan, then the
+# access review (keystate report).
 # Resets the sandbox from seed/ first, so it shows the same story every time.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -41,6 +42,13 @@ step keystate apply --replace coveo-prod/site-search --auto-approve --secrets-ou
 step keystate plan --detailed-exitcode
 "$keystate" plan --detailed-exitcode
 
+# The access review of every live key, the unmanaged and the leaked ones too: one
+# self-contained HTML page, and its Markdown summary here.
+step keystate report --out .keystate/access-review.html
+"$keystate" report --out .keystate/access-review.html
+step keystate report --format markdown
+"$keystate" report --format markdown | sed -n '1,30p'
+
 printf '\nDone. The new key values are in %s (mode 0600); nothing else ever prints them.\n' \
   "examples/quickstart/.keystate/new-keys.jsonl"
 
@@ -55,6 +63,7 @@ on your PATH; `make demo` again resets the sandbox):
   ../../.venv/bin/keystate plan                  # one update, shown field by field
   ../../.venv/bin/keystate plan --format markdown   # the pull-request comment
   ../../.venv/bin/keystate apply --secrets-out .keystate/new-keys.jsonl
+  # open .keystate/access-review.html in a browser: the access review
 
 Next: docs/commands.md (every command), docs/configuration.md (the YAML),
 docs/ci.md (GitHub Actions recipes); `keystate completion bash` for tab completion.

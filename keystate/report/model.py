@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Final
 
-from keystate import kinds, lint
+from keystate import kinds, lifecycle, lint
 from keystate.compare import field_changes
 from keystate.contract import Breadth, ProviderSchema, Role
 from keystate.model import FieldValue, KeySpec, LiveKey, Privilege
@@ -92,7 +92,7 @@ class KeyRow:
     # live value differs from the declaration. None/() for keys keystate does not manage.
     declared: bool | None
     drift: tuple[str, ...]
-    # Reserved for rotation (DESIGN §11): when the key is due. Not computed yet.
+    # When a declared ``rotate:`` makes the key due (creation + every).
     rotation_due: datetime | None = None
 
     @property
@@ -232,7 +232,13 @@ def build(
 def _row(account: AccountInput, key: LiveKey, owner: str | None, now: datetime) -> KeyRow:
     schema = account.schema
     manager, name = _manager(key, owner)
-    spec = account.declared.get(name) if manager is Manager.MANAGED else None
+    retiring = key.marker.retire_at if key.marker is not None else None
+    spec = account.declared.get(name) if manager is Manager.MANAGED and not retiring else None
+    if spec is not None and key.created_at is not None:
+        spec = lifecycle.with_lifetime(schema, spec, key.created_at, key)
+    due = None
+    if spec is not None and spec.rotate is not None and key.created_at is not None:
+        due = key.created_at + spec.rotate.every
     expiry_field = schema.expiry
     expiry = key.fields.get(expiry_field.name) if expiry_field is not None else None
     return KeyRow(
@@ -253,7 +259,7 @@ def _row(account: AccountInput, key: LiveKey, owner: str | None, now: datetime) 
         expires_at=expiry if isinstance(expiry, datetime) else None,
         last_used_at=key.last_used_at,
         usage_known=schema.reports_last_use,
-        status=_status(key),
+        status=f"RETIRING at {kinds.format_timestamp(retiring)}" if retiring else _status(key),
         enabled=key.enabled,
         expired=key.expired,
         exposed=key.exposed,
@@ -261,6 +267,7 @@ def _row(account: AccountInput, key: LiveKey, owner: str | None, now: datetime) 
         lint=_lint(account, key, name, spec, now),
         declared=(spec is not None) if manager is Manager.MANAGED else None,
         drift=tuple(f.name for f in field_changes(schema, spec, key)) if spec else (),
+        rotation_due=due,
     )
 
 
