@@ -538,11 +538,11 @@ ROTATE_EVERY_DAYS = 90
 def seed_old(emu: Emu, name: str, shape: Shape, days: int = ROTATE_EVERY_DAYS + 10) -> None:
     """A managed key created ``days`` ago (the emulator's clock set back while it is made),
     so that a rotation every ROTATE_EVERY_DAYS is due."""
-    emu.clock.skew = -days * 86400.0
+    emu.clock.advance(-days * 86400.0)
     try:
         emu.seed(stored_description(name), shape)
     finally:
-        emu.clock.skew = 0.0
+        emu.clock.advance(days * 86400.0)
 
 
 def with_rotation(config: str, overlap: str) -> str:
