@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from html import escape
 from importlib.resources import files
 
@@ -36,7 +36,14 @@ def _asset(name: str) -> str:
 
 
 def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+    return _escaped(str(text))
+
+
+@lru_cache(maxsize=1 << 16)
+def _escaped(text: str) -> str:
+    """HTML-escaped text; remembered, as a page repeats the same grants, accounts,
+    statuses and dates thousands of times."""
+    return escape(text, quote=True)
 
 
 def _date(moment: datetime | None) -> str:
